@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+import { register as registerGenerate } from "./commands/generate.js";
+import { register as registerValidateData } from "./commands/validate-data.js";
+import { register as registerTrain } from "./commands/train.js";
+import { register as registerValidateModel } from "./commands/validate-model.js";
+import { register as registerPromote } from "./commands/promote.js";
+import { register as registerRegistry } from "./commands/registry.js";
+import { register as registerRollback } from "./commands/rollback.js";
+import { register as registerRun } from "./commands/run.js";
+
+const program = new Command("pipeline")
+  .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
+  .showHelpAfterError()
+  // Usage errors exit 2, like every other bad-input error of the pipeline.
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+for (const register of [registerGenerate, registerValidateData, registerTrain, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun]) {
+  register(program);
+}
+
+await program.parseAsync(process.argv);

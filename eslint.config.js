@@ -1,0 +1,21 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "actions/*/dist/**", "coverage/**", "models/**", "data/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-restricted-imports": "off",
+    },
+  },
+  {
+    files: ["pipeline/**/*.ts"],
+    rules: {
+      // The library is the functional core: the outside world is passed in, never imported.
+      "no-restricted-imports": ["error", { patterns: [{ group: ["@actions/*"], message: "pipeline/ must not import @actions/*: pass a Reporter in." }] }],
+    },
+  },
+);

@@ -1,0 +1,118 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../core/errors.js";
+import { sha256Hex } from "../core/hash.js";
+import { PipelineConfigSchema, type PipelineConfig } from "./schema.js";
+
+export const DEFAULT_CONFIG_PATH = "config/pipeline.yaml";
+
+export interface LoadedConfig {
+  config: PipelineConfig;
+  /** Absolute path of the file that was named. */
+  path: string;
+  /** sha256 over the resolved configuration (after `extends`), recorded in lineage. */
+  sha256: string;
+  /** Root that relative paths inside the config resolve against (the repository root). */
+  root: string;
+}
+
+/**
+ * Formats zod issues as `key.path: expected …, got …` lines, naming the value that was found,
+ * because "invalid input" alone does not tell a user which line of their YAML to fix.
+ */
+export function formatZodError(error: z.ZodError, raw: unknown, file: string): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.map(String).join(".") || "(root)";
+    const found = valueAt(raw, issue.path as PropertyKey[]);
+    let expected = issue.message;
+    if (issue.code === "invalid_type") expected = `expected ${describeExpected(issue)}`;
+    else if (issue.code === "too_small" || issue.code === "too_big") expected = `expected ${rangeText(issue)}`;
+    else if (issue.code === "invalid_value") expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    else if (issue.code === "unrecognized_keys") return `${path}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    const got = found.present ? `, got ${JSON.stringify(found.value)}` : found.parentPresent ? ", but it is missing" : "";
+    return `${path}: ${expected}${got}`;
+  });
+  return `${file}: invalid configuration\n  ${lines.join("\n  ")}`;
+}
+
+function describeExpected(issue: z.core.$ZodIssueInvalidType): string {
+  return issue.expected === "number" ? "a number" : issue.expected === "string" ? "a string" : issue.expected === "array" ? "a list" : issue.expected === "object" ? "a mapping" : issue.expected === "boolean" ? "true or false" : String(issue.expected);
+}
+
+function rangeText(issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string {
+  const kind = issue.origin === "array" ? "a list with" : issue.origin === "string" ? "a string of length" : "a number";
+  if (issue.code === "too_small") return `${kind} ${issue.inclusive === false ? ">" : ">="} ${String(issue.minimum)}`;
+  return `${kind} ${issue.inclusive === false ? "<" : "<="} ${String(issue.maximum)}`;
+}
+
+function valueAt(raw: unknown, path: PropertyKey[]): { present: boolean; parentPresent: boolean; value?: unknown } {
+  let cur: unknown = raw;
+  for (let i = 0; i < path.length; i++) {
+    if (cur === null || typeof cur !== "object") return { present: false, parentPresent: false };
+    const key = path[i] as string | number;
+    if (!(key in (cur as Record<string | number, unknown>))) return { present: false, parentPresent: i === path.length - 1 };
+    cur = (cur as Record<string | number, unknown>)[key];
+  }
+  return { present: true, parentPresent: true, value: cur };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Objects merge key by key; lists and scalars in the overlay replace the base. */
+export function deepMerge(base: unknown, overlay: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(overlay)) return overlay === undefined ? base : overlay;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overlay)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+async function readYaml(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${path}: cannot read configuration (${code === "ENOENT" ? "file not found" : code ?? String(error)})`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    throw new ConfigError(`${path}${pos ? `:${pos.line}:${pos.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`);
+  }
+  return doc.toJS();
+}
+
+async function resolveExtends(path: string, seen: Set<string>): Promise<unknown> {
+  if (seen.has(path)) throw new ConfigError(`${path}: "extends" forms a cycle`);
+  seen.add(path);
+  const raw = await readYaml(path);
+  if (!isPlainObject(raw)) throw new ConfigError(`${path}: expected a YAML mapping at the top level`);
+  const { extends: parent, ...rest } = raw;
+  if (parent === undefined) return rest;
+  if (typeof parent !== "string") throw new ConfigError(`${path}: extends: expected a path to another config file, got ${JSON.stringify(parent)}`);
+  const base = await resolveExtends(resolve(dirname(path), parent), seen);
+  return deepMerge(base, rest);
+}
+
+/** Parses an in-memory object (tests, actions that pass config inline). */
+export function parseConfig(raw: unknown, file = "<config>"): PipelineConfig {
+  const result = PipelineConfigSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatZodError(result.error, raw, file));
+  return result.data;
+}
+
+/**
+ * Loads a config file (following `extends`), validates it and hashes the resolved form.
+ * `root` is where relative dataset paths resolve: the repository root, by default the cwd.
+ */
+export async function loadConfig(path: string = DEFAULT_CONFIG_PATH, root: string = process.cwd()): Promise<LoadedConfig> {
+  const abs = resolve(root, path);
+  const raw = await resolveExtends(abs, new Set());
+  const config = parseConfig(raw, path);
+  return { config, path: abs, sha256: sha256Hex(JSON.stringify(config)), root };
+}

@@ -1,0 +1,363 @@
+import { z } from "zod";
+
+/**
+ * The one schema of `config/pipeline.yaml` (and of dataset profiles, which extend it).
+ * Every section has defaults so a minimal file works; every value a user can get wrong is
+ * range-checked here so the steps can trust the types.
+ */
+
+const share = z.number().min(0).max(1);
+const positiveInt = z.number().int().positive();
+
+export const NumberColumnSchema = z
+  .object({
+    type: z.literal("number"),
+    required: z.boolean().default(false),
+    aliases: z.array(z.string().min(1)).default([]),
+    range: z.tuple([z.number(), z.number()]).optional(),
+    unit: z.string().optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export const CategoryColumnSchema = z
+  .object({
+    type: z.literal("category"),
+    required: z.boolean().default(false),
+    aliases: z.array(z.string().min(1)).default([]),
+    /** Allowed values; omit for an open set (ids, cities). */
+    categories: z.array(z.string()).optional(),
+    /** Values treated as the same category after trimming and case-folding (e.g. "Summer" → "summer"). */
+    normalize: z.boolean().default(true),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export const DateColumnSchema = z
+  .object({
+    type: z.literal("date"),
+    required: z.boolean().default(false),
+    aliases: z.array(z.string().min(1)).default([]),
+    /** Optional inclusive range as ISO dates. */
+    range: z.tuple([z.string(), z.string()]).optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+
+export const ColumnSchema = z.discriminatedUnion("type", [NumberColumnSchema, CategoryColumnSchema, DateColumnSchema]);
+export type ColumnSpec = z.infer<typeof ColumnSchema>;
+
+export const LabelBinningSchema = z.discriminatedUnion("kind", [
+  /** ASHRAE 7-point scale: round half away from zero, clamp to [-3, 3]. */
+  z
+    .object({
+      kind: z.literal("seven_point"),
+      classes: z.array(z.string()).length(7).default(["cold", "cool", "slightly cool", "neutral", "slightly warm", "warm", "hot"]),
+    })
+    .strict(),
+  /** cool < cool_below <= neutral <= warm_above < warm */
+  z
+    .object({
+      kind: z.literal("three_class"),
+      cool_below: z.number().default(-0.5),
+      warm_above: z.number().default(0.5),
+      classes: z.array(z.string()).length(3).default(["cool", "neutral", "warm"]),
+    })
+    .strict()
+    .refine((b) => b.cool_below <= b.warm_above, { message: "cool_below must be <= warm_above", path: ["cool_below"] }),
+  /** The label column is already categorical. */
+  z.object({ kind: z.literal("categorical"), classes: z.array(z.string()).min(2).optional() }).strict(),
+]);
+export type LabelBinning = z.infer<typeof LabelBinningSchema>;
+
+export const DerivedColumnSchema = z
+  .object({
+    name: z.string().min(1),
+    /** month_year: "YYYY-MM" from a date column (the original project's `mes_ano`). */
+    kind: z.literal("month_year"),
+    from: z.string().min(1),
+  })
+  .strict();
+
+export const DatasetSchema = z
+  .object({
+    path: z.string().min(1),
+    delimiter: z.string().length(1).default(","),
+    columns: z.record(z.string(), ColumnSchema).refine((c) => Object.keys(c).length > 0, { message: "at least one column" }),
+    label: z
+      .object({
+        column: z.string().min(1),
+        binning: LabelBinningSchema,
+      })
+      .strict(),
+    features: z.array(z.string().min(1)).min(1),
+    /** Column whose rows must stay together in splits (a building). Can be a derived column. */
+    group: z.string().min(1).optional(),
+    derived: z.array(DerivedColumnSchema).default([]),
+    /** Columns used to slice metrics and gates (season, building type). */
+    slices: z.array(z.string().min(1)).default([]),
+  })
+  .strict()
+  .superRefine((d, ctx) => {
+    const known = new Set([...Object.keys(d.columns), ...d.derived.map((x) => x.name)]);
+    const check = (name: string, path: (string | number)[]) => {
+      if (!known.has(name)) ctx.addIssue({ code: "custom", path, message: `unknown column "${name}" (not in dataset.columns or dataset.derived)` });
+    };
+    check(d.label.column, ["label", "column"]);
+    d.features.forEach((f, i) => check(f, ["features", i]));
+    if (d.group) check(d.group, ["group"]);
+    d.slices.forEach((s, i) => check(s, ["slices", i]));
+    d.derived.forEach((x, i) => {
+      const src = d.columns[x.from];
+      if (!src) ctx.addIssue({ code: "custom", path: ["derived", i, "from"], message: `unknown column "${x.from}"` });
+      else if (src.type !== "date") ctx.addIssue({ code: "custom", path: ["derived", i, "from"], message: `"${x.from}" must be a date column for month_year` });
+    });
+    if (d.features.includes(d.label.column)) ctx.addIssue({ code: "custom", path: ["features"], message: "the label column cannot be a feature" });
+  });
+export type DatasetConfig = z.infer<typeof DatasetSchema>;
+
+export const ValidationSchema = z
+  .object({
+    min_rows: positiveInt.default(50),
+    /** How many individual violations the report lists before it only counts. */
+    max_listed_violations: positiveInt.default(100),
+    /** Share of rows with a schema violation above which validation fails. */
+    max_violation_share: share.default(0.01),
+    missing: z
+      .object({
+        max_share: share.default(0.2),
+        per_column: z.record(z.string(), share).default({}),
+      })
+      .strict()
+      .prefault({}),
+    duplicates: z.object({ max_share: share.default(0.05) }).strict().prefault({}),
+    outliers: z
+      .object({
+        method: z.enum(["iqr", "zscore"]).default("iqr"),
+        iqr_k: z.number().positive().default(3),
+        z_threshold: z.number().positive().default(4),
+        max_share: share.default(0.05),
+      })
+      .strict()
+      .prefault({}),
+    imbalance: z.object({ min_class_share: share.default(0.02) }).strict().prefault({}),
+    constant_columns: z.enum(["error", "warning", "ignore"]).default("error"),
+    /** Overall quality score (0..1) below which validation fails. */
+    min_score: share.default(0.6),
+  })
+  .strict();
+
+export const DriftSchema = z
+  .object({
+    numeric_method: z.enum(["ks", "psi"]).default("psi"),
+    categorical_method: z.enum(["chi2", "psi"]).default("psi"),
+    psi_threshold: z.number().positive().default(0.2),
+    psi_bins: z.number().int().min(2).max(100).default(10),
+    /** KS and chi-square flag a column only if p < alpha AND the effect size exceeds min_effect. */
+    alpha: share.default(0.01),
+    ks_min_effect: share.default(0.1),
+    chi2_min_effect: share.default(0.1),
+    /** Share of drifted feature columns above which validation fails (0 = any drift fails). */
+    max_drifted_share: share.default(0.3),
+  })
+  .strict();
+
+const imputationStrategy = z.enum(["drop", "mean", "median", "mode", "interpolate", "ffill"]);
+
+export const PreprocessingSchema = z
+  .object({
+    imputation: z
+      .object({
+        numeric: imputationStrategy.default("median"),
+        categorical: z.enum(["drop", "mode", "ffill"]).default("mode"),
+        per_column: z.record(z.string(), imputationStrategy).default({}),
+        /** Sort key for interpolate / ffill (otherwise file order). */
+        order_by: z.string().optional(),
+      })
+      .strict()
+      .prefault({}),
+    outliers: z
+      .object({
+        method: z.enum(["none", "iqr", "zscore"]).default("iqr"),
+        action: z.enum(["cap", "remove"]).default("cap"),
+        iqr_k: z.number().positive().default(3),
+        z_threshold: z.number().positive().default(4),
+      })
+      .strict()
+      .prefault({}),
+    encoding: z.enum(["ordinal", "onehot"]).default("ordinal"),
+    drop_duplicates: z.boolean().default(false),
+  })
+  .strict();
+
+export const SplitSchema = z
+  .object({
+    method: z.enum(["group", "stratified", "time", "random"]).default("group"),
+    test_share: z.number().gt(0).lt(1).default(0.2),
+    /** For method=time: the date column; the latest test_share of rows is the test set. */
+    time_column: z.string().optional(),
+    cv_folds: z.number().int().min(2).max(20).default(5),
+    seed: z.number().int().nonnegative().default(42),
+  })
+  .strict();
+
+const classWeight = z.union([z.literal("none"), z.literal("balanced"), z.record(z.string(), z.number().positive())]);
+const maxFeatures = z.union([z.enum(["sqrt", "log2", "all"]), z.number().positive()]);
+
+export const TreeParamsSchema = z
+  .object({
+    criterion: z.enum(["gini", "entropy"]).default("gini"),
+    max_depth: z.number().int().min(1).max(64).default(10),
+    min_samples_split: z.number().int().min(2).default(2),
+    min_samples_leaf: z.number().int().min(1).default(1),
+    class_weight: classWeight.default("none"),
+    max_bins: z.number().int().min(2).max(256).default(256),
+  })
+  .strict();
+
+export const ForestParamsSchema = TreeParamsSchema.extend({
+  n_trees: z.number().int().min(1).max(2000).default(100),
+  max_features: maxFeatures.default("sqrt"),
+  bootstrap: z.boolean().default(true),
+  max_samples: z.number().gt(0).max(1).default(1),
+  max_depth: z.number().int().min(1).max(64).default(20),
+  /** Worker threads; 0 = one per core. */
+  n_jobs: z.number().int().min(0).max(64).default(0),
+}).strict();
+
+export const CandidateSchema = z.discriminatedUnion("algorithm", [
+  z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/i), algorithm: z.literal("decision_tree"), params: TreeParamsSchema.prefault({}) }).strict(),
+  z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/i), algorithm: z.literal("random_forest"), params: ForestParamsSchema.prefault({}) }).strict(),
+]);
+export type Candidate = z.infer<typeof CandidateSchema>;
+
+export const TrainingSchema = z
+  .object({
+    seed: z.number().int().nonnegative().default(42),
+    selection_metric: z.enum(["macro_f1", "accuracy", "balanced_accuracy"]).default("macro_f1"),
+    candidates: z.array(CandidateSchema).min(1),
+    permutation_importance_repeats: z.number().int().min(0).max(20).default(3),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    const seen = new Set<string>();
+    t.candidates.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: "custom", path: ["candidates", i, "name"], message: `duplicate candidate name "${c.name}"` });
+      seen.add(c.name);
+    });
+  });
+
+const metricName = z.string().min(1);
+
+/** Mirrors MLflow's MetricThreshold: threshold, min_absolute_change, min_relative_change, greater_is_better. */
+export const MetricThresholdSchema = z
+  .object({
+    metric: metricName,
+    threshold: z.number().optional(),
+    min_absolute_change: z.number().optional(),
+    min_relative_change: z.number().optional(),
+    greater_is_better: z.boolean().default(true),
+  })
+  .strict();
+export type MetricThreshold = z.infer<typeof MetricThresholdSchema>;
+
+export const SanityCaseSchema = z
+  .object({
+    name: z.string().min(1),
+    input: z.record(z.string(), z.union([z.number(), z.string()])),
+    expect: z.string().optional(),
+    expect_not: z.array(z.string()).optional(),
+  })
+  .strict()
+  .refine((c) => c.expect !== undefined || (c.expect_not?.length ?? 0) > 0, { message: "a sanity case needs expect or expect_not" });
+
+export const PromotionSchema = z
+  .object({
+    gates: z
+      .object({
+        absolute: z.array(MetricThresholdSchema).default([]),
+        min_class_recall: share.optional(),
+        champion: z.array(MetricThresholdSchema).default([]),
+        slices: z
+          .object({
+            columns: z.array(z.string()).default([]),
+            metric: metricName.default("macro_f1"),
+            max_drop: share.default(0.05),
+            min_rows: positiveInt.default(30),
+          })
+          .strict()
+          .prefault({}),
+        sanity: z
+          .object({
+            cases: z.array(SanityCaseSchema).default([]),
+            monotonic: z
+              .array(z.object({ feature: z.string(), direction: z.enum(["increasing", "decreasing"]), steps: z.number().int().min(3).default(12) }).strict())
+              .default([]),
+            max_latency_ms_per_row: z.number().positive().default(1),
+            max_artifact_bytes: positiveInt.default(50_000_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    github: z
+      .object({
+        base_branch: z.string().default("main"),
+        labels: z.array(z.string()).default(["model-promotion"]),
+        reviewers: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export const EnvironmentSchema = z
+  .object({
+    target: z.enum(["cloud-run", "local"]).default("cloud-run"),
+    project: z.string().optional(),
+    region: z.string().default("europe-west1"),
+    service: z.string().regex(/^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$/, "a Cloud Run service name: lowercase letters, digits and hyphens, 1-49 chars"),
+    cpu: z.string().default("1"),
+    memory: z.string().regex(/^\d+(Mi|Gi)$/, "a memory size like 512Mi or 1Gi").default("512Mi"),
+    min_instances: z.number().int().nonnegative().default(0),
+    max_instances: z.number().int().positive().default(3),
+    /** Traffic percentages for a canary rollout, e.g. [10, 50, 100]. */
+    canary_steps: z.array(z.number().int().min(1).max(100)).default([100]),
+    port: z.number().int().min(1).max(65535).default(8080),
+  })
+  .strict()
+  .refine((e) => e.max_instances >= e.min_instances, { message: "max_instances must be >= min_instances", path: ["max_instances"] });
+
+export const NotificationsSchema = z
+  .object({
+    slack: z
+      .object({
+        /** Name of the environment variable / secret that holds the webhook URL (never the URL itself). */
+        webhook_env: z.string().default("SLACK_WEBHOOK_URL"),
+        on: z.array(z.enum(["success", "failure", "rollback"])).default(["success", "failure", "rollback"]),
+        mention_on_failure: z.string().optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const PipelineConfigSchema = z
+  .object({
+    version: z.literal(1),
+    model: z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and hyphens") , description: z.string().optional() }).strict(),
+    dataset: DatasetSchema,
+    validation: ValidationSchema.prefault({}),
+    drift: DriftSchema.prefault({}),
+    preprocessing: PreprocessingSchema.prefault({}),
+    split: SplitSchema.prefault({}),
+    training: TrainingSchema,
+    promotion: PromotionSchema.prefault({}),
+    environments: z.record(z.string(), EnvironmentSchema).default({}),
+    notifications: NotificationsSchema.prefault({}),
+  })
+  .strict();
+
+export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
+export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;

@@ -1,0 +1,89 @@
+import { z } from "zod";
+import { DataProfileSchema } from "../data/profile-schema.js";
+
+/**
+ * `model.json`: everything needed to serve a model without the training code.
+ * Bump ARTIFACT_SCHEMA_VERSION on any incompatible change; loaders refuse versions they do not know.
+ */
+export const ARTIFACT_SCHEMA_VERSION = 1;
+
+export const FeatureSpecSchema = z.discriminatedUnion("type", [
+  z.object({ name: z.string(), type: z.literal("number"), range: z.tuple([z.number(), z.number()]).optional() }).strict(),
+  z.object({ name: z.string(), type: z.literal("category"), categories: z.array(z.string()) }).strict(),
+]);
+export type FeatureSpec = z.infer<typeof FeatureSpecSchema>;
+
+/**
+ * A tree as parallel arrays (compact JSON, fast to load). Node i is a leaf when feature[i] = -1.
+ * Internal node: go left when x[feature] <= threshold; a missing value goes to `missing_left ? left : right`.
+ * Leaves hold class probabilities in `value` (length = classes.length).
+ */
+export const TreeSchema = z
+  .object({
+    feature: z.array(z.number().int()),
+    threshold: z.array(z.number()),
+    left: z.array(z.number().int()),
+    right: z.array(z.number().int()),
+    missing_left: z.array(z.union([z.literal(0), z.literal(1)])),
+    value: z.array(z.array(z.number()).nullable()),
+    /** Weighted sample count per node (feature importance, explanation). */
+    n: z.array(z.number()),
+  })
+  .strict();
+export type TreeJson = z.infer<typeof TreeSchema>;
+
+const imputationEntry = z.object({ strategy: z.enum(["drop", "mean", "median", "mode", "interpolate", "ffill"]), value: z.union([z.number(), z.string()]).nullable() }).strict();
+const outlierEntry = z.object({ method: z.enum(["iqr", "zscore"]), action: z.enum(["cap", "remove"]), lower: z.number(), upper: z.number() }).strict();
+
+export const PreprocessingParamsSchema = z
+  .object({
+    /** Per input column: how a missing value is filled at serving time (fill value fitted on training data). */
+    imputation: z.record(z.string(), imputationEntry),
+    outliers: z.record(z.string(), outlierEntry),
+    encoding: z.enum(["ordinal", "onehot"]),
+    /** Category columns: the fitted category list (its index is the ordinal code). */
+    categories: z.record(z.string(), z.array(z.string())),
+    /** Names of the encoded feature vector, in order (what the trees' feature indices refer to). */
+    encoded_features: z.array(z.string()),
+  })
+  .strict();
+export type PreprocessingParams = z.infer<typeof PreprocessingParamsSchema>;
+
+export const LineageSchema = z
+  .object({
+    data_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    data_rows: z.number().int().nonnegative(),
+    data_path: z.string(),
+    config_sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    git_sha: z.string().nullable(),
+    trainer: z.string(),
+    seed: z.number().int(),
+    candidate: z.string(),
+    split: z.object({ method: z.string(), test_share: z.number(), test_rows: z.number().int(), train_rows: z.number().int() }).passthrough(),
+    created_at: z.string(),
+  })
+  .strict();
+
+export const ModelArtifactSchema = z
+  .object({
+    schema_version: z.literal(ARTIFACT_SCHEMA_VERSION),
+    name: z.string(),
+    task: z.literal("classification"),
+    label: z.object({ column: z.string(), binning: z.record(z.string(), z.unknown()) }).strict(),
+    classes: z.array(z.string()).min(2),
+    features: z.array(FeatureSpecSchema).min(1),
+    preprocessing: PreprocessingParamsSchema,
+    model: z
+      .object({
+        algorithm: z.enum(["decision_tree", "random_forest"]),
+        params: z.record(z.string(), z.unknown()),
+        trees: z.array(TreeSchema).min(1),
+      })
+      .strict(),
+    /** Evaluation on the held-out split (see metrics.json for the full report). */
+    metrics: z.record(z.string(), z.unknown()),
+    reference_profile: DataProfileSchema,
+    lineage: LineageSchema,
+  })
+  .strict();
+export type ModelArtifact = z.infer<typeof ModelArtifactSchema>;
