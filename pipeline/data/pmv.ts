@@ -44,8 +44,12 @@ export function ppdFromPmv(pmv: number): number {
 }
 
 export function pmv(input: PmvInput): PmvResult {
-  const { ta, tr, vel, rh, met, clo } = input;
-  const wme = input.wme ?? 0;
+  const value = pmvValue(input.ta, input.tr, input.vel, input.rh, input.met, input.clo, input.wme ?? 0);
+  return { pmv: value, ppd: ppdFromPmv(value) };
+}
+
+/** PMV from positional arguments: no allocation, for callers in a hot loop. */
+export function pmvValue(ta: number, tr: number, vel: number, rh: number, met: number, clo: number, wme = 0): number {
   const pa = vapourPressure(ta, rh);
   const icl = M2K_PER_CLO * clo;
   const m = met * W_PER_MET;
@@ -56,7 +60,8 @@ export function pmv(input: PmvInput): PmvResult {
   const hcf = 12.1 * Math.sqrt(Math.max(vel, 0));
   const taa = ta + 273;
   const tra = tr + 273;
-  const tra4 = (tra / 100) ** 4;
+  const tra2 = (tra / 100) * (tra / 100);
+  const tra4 = tra2 * tra2;
 
   const p1 = icl * fcl;
   const p2 = p1 * 3.96;
@@ -72,7 +77,7 @@ export function pmv(input: PmvInput): PmvResult {
   let n = 0;
   while (Math.abs(xn - xf) > TOLERANCE) {
     xf = (xf + xn) / 2;
-    const hcn = 2.38 * Math.abs(100 * xf - taa) ** 0.25;
+    const hcn = 2.38 * Math.sqrt(Math.sqrt(Math.abs(100 * xf - taa)));
     hc = hcf > hcn ? hcf : hcn;
     const xf2 = xf * xf;
     xn = (p5 + p4 * hc - p2 * xf2 * xf2) / (100 + p3 * hc);
@@ -90,6 +95,5 @@ export function pmv(input: PmvInput): PmvResult {
   const hl5 = 3.96 * fcl * (xn2 * xn2 - tra4); // radiation
   const hl6 = fcl * hc * (tcl - ta); // convection
   const ts = 0.303 * Math.exp(-0.036 * m) + 0.028;
-  const value = ts * (mw - hl1 - hl2 - hl3 - hl4 - hl5 - hl6);
-  return { pmv: value, ppd: ppdFromPmv(value) };
+  return ts * (mw - hl1 - hl2 - hl3 - hl4 - hl5 - hl6);
 }
