@@ -43,19 +43,23 @@ export function modelArtifact(options: { name?: string; seed?: number; macroF1?:
         },
       ],
     },
+    // The shape pipeline/train writes into model.json.
     metrics: {
       accuracy: options.accuracy ?? 0.55 + seed / 100,
-      macro_f1: options.macroF1 ?? 0.48 + seed / 100,
       balanced_accuracy: 0.5,
+      macro_f1: options.macroF1 ?? 0.48 + seed / 100,
       log_loss: 0.9,
+      ece: 0.05,
+      n: 100,
+      per_class: { cool: { precision: 0.7, recall: 0.75, f1: 0.72, support: 40 }, neutral: { precision: 0.6, recall: 0.62, f1: 0.61, support: 40 }, warm: { precision: 0.6, recall: 0.45, f1: 0.51, support: 20 } },
       confusion_matrix: [
         [30, 8, 2],
         [10, 25, 5],
         [3, 7, 10],
       ],
-      per_class: { cool: { precision: 0.7, recall: 0.75, f1: 0.72 }, neutral: { precision: 0.6, recall: 0.62, f1: 0.61 }, warm: { precision: 0.6, recall: 0.45, f1: 0.51 } },
-      feature_importance: { impurity: { ta: 0.9, season: 0.1 } },
-      slices: { season: { summer: { rows: 40, macro_f1: 0.5, accuracy: 0.6 }, winter: { rows: 60, macro_f1: 0.46, accuracy: 0.55 } } },
+      cv_macro_f1: 0.47,
+      cv_std: 0.02,
+      slices: { season: { summer: { n: 40, accuracy: 0.6, macro_f1: 0.5 }, winter: { n: 60, accuracy: 0.45, macro_f1: 0.35 } } },
     },
     reference_profile: {
       version: 1,
@@ -82,25 +86,99 @@ export function modelArtifact(options: { name?: string; seed?: number; macroF1?:
   return ModelArtifactSchema.parse(artifact);
 }
 
-/** A training output directory: model.json, metrics.json and report.md. */
+/** A training output directory as `pipeline train --out` writes it: model.json, metrics.json, report.md. */
 export async function writeModelDir(dir: string, options: Parameters<typeof modelArtifact>[0] = {}): Promise<string> {
   await mkdir(dir, { recursive: true });
   const artifact = modelArtifact(options);
+  const m = artifact.metrics as Record<string, unknown>;
+  const metricsReport = {
+    version: 1,
+    model: artifact.name,
+    candidate: artifact.lineage.candidate,
+    algorithm: artifact.model.algorithm,
+    selection_metric: "macro_f1",
+    classes: artifact.classes,
+    split: { method: "group", test_share: 0.2, train_rows: 80, test_rows: 20, fitted_rows: 80, cv_folds: 3, grouped_by: "building_id" },
+    test: { n: m.n, accuracy: m.accuracy, balanced_accuracy: m.balanced_accuracy, macro_f1: m.macro_f1, log_loss: m.log_loss, ece: m.ece, per_class: m.per_class, confusion_matrix: m.confusion_matrix },
+    cv: [{ candidate: artifact.lineage.candidate, algorithm: artifact.model.algorithm, metric: "macro_f1", folds: [0.45, 0.47, 0.49], mean: 0.47, std: 0.02, fit_seconds: 0.1 }],
+    importance: { impurity: { ta: 0.9, season: 0.1 }, permutation: { ta: { mean: 0.2, std: 0.01 }, season: { mean: 0.01, std: 0.005 } } },
+    slices: m.slices,
+  };
   await writeFile(join(dir, "model.json"), JSON.stringify(artifact) + "\n");
-  await writeFile(join(dir, "metrics.json"), JSON.stringify({ test: artifact.metrics }, null, 2) + "\n");
-  await writeFile(join(dir, "report.md"), `# Training report\n\nmacro_f1 ${String(artifact.metrics.macro_f1)}\n`);
+  await writeFile(join(dir, "metrics.json"), JSON.stringify(metricsReport, null, 2) + "\n");
+  await writeFile(join(dir, "report.md"), `# Training report\n\nmacro_f1 ${String(m.macro_f1)}\n`);
   return dir;
 }
 
-export function validationReport(passed = true): object {
+const classMetrics = (n: number) => ({
+  n,
+  accuracy: 0.6,
+  balanced_accuracy: 0.55,
+  macro_f1: 0.5,
+  log_loss: 0.9,
+  ece: 0.05,
+  per_class: { cool: { precision: 0.7, recall: 0.75, f1: 0.72, support: 40 }, neutral: { precision: 0.6, recall: 0.62, f1: 0.61, support: 40 }, warm: { precision: 0.6, recall: 0.45, f1: 0.51, support: 20 } },
+  confusion_matrix: [
+    [30, 8, 2],
+    [10, 25, 5],
+    [3, 7, 10],
+  ],
+});
+
+/** A report in the shape `pipeline validate-model --out` writes (see its schema in pipeline/validate-model/report.ts). */
+export function validationReport(passed = true): Record<string, unknown> {
+  const ref = { path: "out/model.json", sha256: "e".repeat(64), bytes: 1000, name: "thermal-comfort", candidate: "tree-d10", algorithm: "decision_tree", data_sha256: "f".repeat(64) };
   return {
+    version: 1,
+    created_at: "2026-11-21T12:00:00.000Z",
     passed,
     gates: [
-      { name: "absolute: macro_f1 >= 0.45", passed: true, message: "0.49 >= 0.45" },
-      { name: "champion: macro_f1", passed, message: passed ? "+0.01 vs production" : "-0.05 vs production (min -0.01)" },
+      { name: "absolute:macro_f1", kind: "absolute", passed: true, message: "macro_f1 0.50 >= 0.45", value: 0.5, threshold: 0.45 },
+      { name: "champion:macro_f1", kind: "champion", passed, message: passed ? "+0.01 vs production" : "-0.05 vs production (min -0.01)", value: 0.5, baseline: 0.49 },
+      { name: "latency", kind: "latency", passed: false, skipped: true, message: "latency not measured" },
     ],
-    drift: { drifted: false, drifted_share: 0, columns: { ta: { method: "psi", psi: 0.03, drifted: false } } },
-    extra_field_from_a_newer_validator: { anything: true },
+    challenger: ref,
+    champion: { ...ref, source: "production", registry_version: 1 },
+    champion_note: null,
+    data: { path: "data/thermal-comfort.csv", sha256: "f".repeat(64), rows: 100, test_rows: 20, split: { method: "group", test_share: 0.2, seed: 42 }, matches_challenger_lineage: true, matches_champion_lineage: true },
+    metrics: { challenger: classMetrics(20), champion: classMetrics(20) },
+    slices: [
+      { column: "season", value: "summer", rows: 40, metric: "macro_f1", challenger: 0.5, champion: 0.49, drop: -0.01, gated: true, passed: true },
+      { column: "season", value: "winter", rows: 60, metric: "macro_f1", challenger: 0.46, champion: 0.47, drop: 0.01, gated: true, passed: true },
+    ],
+    sanity: { cases: [], monotonic: [] },
+    latency: null,
+    artifact: { bytes: 1000, budget_bytes: 30000000 },
+    warnings: [],
+  };
+}
+
+/** The drift section of a validate-data report (pipeline/validate-data/report.ts). */
+export function dataReport(): Record<string, unknown> {
+  return {
+    version: 1,
+    passed: true,
+    drift: {
+      reference: "production",
+      skipped: null,
+      numeric_method: "psi",
+      categorical_method: "psi",
+      psi_threshold: 0.2,
+      alpha: 0.01,
+      ks_min_effect: 0.1,
+      chi2_min_effect: 0.1,
+      reference_rows: 100,
+      columns: [
+        { column: "ta", kind: "number", method: "psi", reference_count: 100, current_count: 100, psi: 0.31, statistic: null, p_value: null, effect: null, drifted: true },
+        { column: "season", kind: "category", method: "psi", reference_count: 100, current_count: 100, psi: 0.02, statistic: null, p_value: null, effect: null, drifted: false },
+      ],
+      compared: 2,
+      drifted: 1,
+      drifted_share: 0.5,
+      max_drifted_share: 0.3,
+      notes: [],
+      passed: false,
+    },
   };
 }
 
