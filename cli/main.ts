@@ -3,11 +3,13 @@ import { Command } from "commander";
 import { register as registerGenerate } from "./commands/generate.js";
 import { register as registerValidateData } from "./commands/validate-data.js";
 import { register as registerTrain } from "./commands/train.js";
+import { register as registerPredict } from "./commands/predict.js";
 import { register as registerValidateModel } from "./commands/validate-model.js";
 import { register as registerPromote } from "./commands/promote.js";
 import { register as registerRegistry } from "./commands/registry.js";
 import { register as registerRollback } from "./commands/rollback.js";
 import { register as registerRun } from "./commands/run.js";
+import { register as registerCandidates } from "./commands/candidates.js";
 
 const program = new Command("pipeline")
   .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
@@ -17,7 +19,7 @@ const program = new Command("pipeline")
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const register of [registerGenerate, registerValidateData, registerTrain, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun]) {
+for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates]) {
   register(program);
 }
 

@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { cp, mkdtemp, readFile, writeFile, mkdir, access } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { runCli, PROJECT_ROOT } from "./helpers/cli.js";
+import { RegistrySchema } from "../pipeline/registry/schema.js";
+
+/** A scratch repository: the committed config and data, with small candidates so the loop is quick. */
+async function scratchRepo(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "run-loop-"));
+  await cp(join(PROJECT_ROOT, "config"), join(dir, "config"), { recursive: true });
+  await cp(join(PROJECT_ROOT, "data"), join(dir, "data"), { recursive: true });
+  await writeFile(
+    join(dir, "config/quick.yaml"),
+    [
+      "extends: pipeline.yaml",
+      "training:",
+      "  candidates:",
+      "    - { name: tree-d8, algorithm: decision_tree, params: { max_depth: 8, min_samples_leaf: 5, class_weight: balanced } }",
+      "    - { name: forest-small, algorithm: random_forest, params: { n_trees: 8, max_depth: 10, class_weight: balanced, n_jobs: 1 } }",
+      "split: { cv_folds: 2 }",
+    ].join("\n"),
+  );
+  return dir;
+}
+
+describe("pipeline run (the whole loop)", () => {
+  it("validates, trains, gates and promotes into a preview workspace without touching models/", async () => {
+    const repo = await scratchRepo();
+    const r = await runCli(["run", "--config", "config/quick.yaml"], { cwd: repo });
+    expect(r.stderr).toContain("the whole loop passed");
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout.trim().split("\n").pop()!) as { stages: { name: string; exitCode: number }[] };
+    expect(result.stages.map((s) => [s.name, s.exitCode])).toEqual([
+      ["validate-data", 0],
+      ["train", 0],
+      ["validate-model", 0],
+      ["promote", 0],
+    ]);
+    // The promotion happened in the preview workspace, with a registry that passes its schema.
+    const registry = RegistrySchema.parse(parse(await readFile(join(repo, "out/run/promotion/models/registry.yaml"), "utf8")));
+    const versions = registry.models["thermal-comfort"]!.versions;
+    // No production model existed, so the promotion makes the first validated version production.
+    expect(versions.map((v) => [v.version, [...v.tags].sort()])).toEqual([[1, ["production", "validated"]]]);
+    await expect(access(join(repo, "out/run/promotion/models/thermal-comfort/v1/card.md"))).resolves.toBeUndefined();
+    // The repository's own models/ was not created or edited by a local run.
+    await expect(access(join(repo, "models"))).rejects.toThrow();
+    const summary = await readFile(join(repo, "out/run/summary.md"), "utf8");
+    expect(summary).toMatch(/\| validate-model \| passed \|/);
+  }, 240_000);
+
+  it("stops at validate-data with exit 1 when the data fails, and trains nothing", async () => {
+    const repo = await scratchRepo();
+    await mkdir(join(repo, "bad"), { recursive: true });
+    // Every row is a duplicate of the first: the duplicates gate fails.
+    const lines = (await readFile(join(repo, "data/thermal-comfort.csv"), "utf8")).split("\n");
+    await writeFile(join(repo, "bad/dup.csv"), [lines[0], ...Array.from({ length: 800 }, () => lines[1])].join("\n") + "\n");
+    const r = await runCli(["run", "--config", "config/quick.yaml", "--data", "bad/dup.csv"], { cwd: repo });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("stopped at validate-data");
+    await expect(access(join(repo, "out/run/model/model.json"))).rejects.toThrow();
+  }, 120_000);
+
+  it("exits 2 on a config that does not parse", async () => {
+    const repo = await scratchRepo();
+    await writeFile(join(repo, "config/broken.yaml"), "extends: pipeline.yaml\nsplit: { test_share: 2 }\n");
+    const r = await runCli(["run", "--config", "config/broken.yaml"], { cwd: repo });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/split\.test_share: expected a number < 1, got 2/);
+  }, 60_000);
+});
