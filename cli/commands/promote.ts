@@ -1,37 +1,9 @@
 import type { Command } from "commander";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../../pipeline/config/load.js";
-import type { Reporter } from "../../pipeline/core/reporter.js";
-import { GitClient } from "../../pipeline/promote/git.js";
-import { createOctokit, gitHubClient, parseRepo, resolveToken, type GitHubClient, type GitHubToken } from "../../pipeline/promote/github.js";
+import { gitHubFromEnvironment, type GitHubSetup } from "../../pipeline/promote/github-setup.js";
 import { promote } from "../../pipeline/promote/index.js";
 import { action } from "../run-command.js";
 
-export interface GitHubFlags {
-  openPr?: boolean;
-  repo?: string;
-  tokenEnv?: string;
-  tokenKind?: string;
-  remote: string;
-}
-
-/**
- * The outside world of a PR-opening step: token from the environment (never an argument, so it
- * stays out of process listings), repository from --repo, GITHUB_REPOSITORY or the remote URL,
- * API base from GITHUB_API_URL (GitHub Enterprise, or the contract tests' mock).
- */
-export async function gitHubFromFlags(root: string, flags: GitHubFlags, reporter: Reporter): Promise<{ token: GitHubToken | undefined; github: GitHubClient | null }> {
-  if (!flags.openPr) return { token: undefined, github: null };
-  const token = resolveToken(process.env, flags.tokenEnv, flags.tokenKind) ?? undefined;
-  if (token) reporter.secret(token.value);
-  if (!token) {
-    reporter.warning("no GitHub token (PROMOTION_TOKEN, GH_TOKEN or GITHUB_TOKEN, or --token-env NAME): the branch will be pushed but no pull request opened");
-    return { token, github: null };
-  }
-  const repoSpec = flags.repo ?? process.env.GITHUB_REPOSITORY ?? (await new GitClient(root).remoteUrl(flags.remote)) ?? "";
-  const repo = parseRepo(repoSpec);
-  const octokit = createOctokit({ token: token.value, baseUrl: process.env.GITHUB_API_URL, reporter });
-  return { token, github: gitHubClient(octokit, repo) };
-}
 
 /** `pipeline promote`: thin shell over pipeline/promote. Exit 0 promoted, 1 refused (failed gates, rejected push), 2 bad input. */
 export function register(program: Command): void {
@@ -49,9 +21,9 @@ export function register(program: Command): void {
     .option("--remote <name>", "git remote to push to", "origin")
     .option("--json", "print the result as JSON on stdout")
     .action(
-      action(async (ctx, flags: GitHubFlags & { model: string; config: string; validationReport?: string; dataReport?: string; json?: boolean }) => {
+      action(async (ctx, flags: GitHubSetup & { model: string; config: string; validationReport?: string; dataReport?: string; json?: boolean }) => {
         const loaded = await loadConfig(flags.config, ctx.root);
-        const { token, github } = await gitHubFromFlags(ctx.root, flags, ctx.reporter);
+        const { token, github } = await gitHubFromEnvironment(ctx.root, flags, ctx.reporter);
         const result = await promote({
           root: ctx.root,
           config: loaded.config,

@@ -3,7 +3,7 @@ import { DEFAULT_CONFIG_PATH, loadConfig } from "../../pipeline/config/load.js";
 import { UsageError } from "../../pipeline/core/errors.js";
 import { rollback } from "../../pipeline/promote/rollback.js";
 import { action } from "../run-command.js";
-import { gitHubFromFlags, type GitHubFlags } from "./promote.js";
+import { gitHubFromEnvironment, type GitHubSetup as GitHubFlags } from "../../pipeline/promote/github-setup.js";
 
 /** `pipeline rollback <name> [--to vN]`: the registry change that moves production back, reviewed like a promotion. */
 export function register(program: Command): void {
@@ -29,7 +29,7 @@ export function register(program: Command): void {
           to = Number(m[1]);
         }
         const loaded = await loadConfig(flags.config, ctx.root);
-        const { token, github } = await gitHubFromFlags(ctx.root, flags, ctx.reporter);
+        const { token, github } = await gitHubFromEnvironment(ctx.root, flags, ctx.reporter);
         const result = await rollback({ root: ctx.root, config: loaded.config, name, to, reason: flags.reason, reporter: ctx.reporter, openPr: Boolean(flags.openPr), github, token, remote: flags.remote });
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         else
