@@ -13,7 +13,8 @@ await runAction(async (reporter) => {
   if (token) core.setSecret(token);
   const env = { ...process.env, PROMOTION_TOKEN: token, PROMOTION_TOKEN_KIND: optionalInput("token-kind") };
   const { token: resolved, github } = await gitHubFromEnvironment(root, { openPr, tokenEnv: token ? "PROMOTION_TOKEN" : undefined, remote: "origin" }, reporter, env);
-  const result = await promote({
+  // The step reports version, branch and pull-request outputs and the summary itself.
+  await promote({
     root,
     config,
     modelPath: core.getInput("model", { required: true }),
@@ -24,11 +25,5 @@ await runAction(async (reporter) => {
     github,
     token: resolved,
   });
-  reporter.output("version", String(result.version));
-  if (result.branch) reporter.output("branch", result.branch);
-  if (result.pullRequest) {
-    reporter.output("pull-request-url", result.pullRequest.url);
-    reporter.output("pull-request-number", String(result.pullRequest.number));
-  }
   return 0;
 });

@@ -1,6 +1,55 @@
+import { execFile } from "node:child_process";
 import type { Command } from "commander";
+import { DEFAULT_CONFIG_PATH, loadConfig } from "../../pipeline/config/load.js";
+import { train } from "../../pipeline/train/index.js";
+import { action } from "../run-command.js";
+
+interface TrainFlags {
+  config: string;
+  data?: string;
+  candidate?: string;
+  out: string;
+}
+
+/** The commit being trained: GITHUB_SHA in Actions, else `git rev-parse HEAD`, else null (not a checkout). */
+export function currentGitSha(root: string): Promise<string | null> {
+  const fromEnv = process.env.GITHUB_SHA;
+  if (fromEnv && /^[0-9a-f]{40}$/.test(fromEnv)) return Promise.resolve(fromEnv);
+  return new Promise((resolvePromise) => {
+    execFile("git", ["rev-parse", "HEAD"], { cwd: root }, (error, stdout) => {
+      const sha = stdout?.trim();
+      resolvePromise(!error && /^[0-9a-f]{40}$/.test(sha) ? sha : null);
+    });
+  });
+}
 
 /** `pipeline train`: thin shell over the library step. */
-export function register(_program: Command): void {
-  // Registered by the step's implementation.
+export function register(program: Command): void {
+  program
+    .command("train")
+    .description("Train the configured candidates (or one), pick the best by cross-validation, write model.json, metrics.json and report.md.")
+    .option("--config <file>", "pipeline configuration", DEFAULT_CONFIG_PATH)
+    .option("--data <path>", "dataset to train on (default: dataset.path of the config)")
+    .option("--candidate <n|name>", "train only this candidate (name or 1-based index), e.g. for a matrix job")
+    .requiredOption("--out <dir>", "directory for model.json, metrics.json and report.md")
+    .action(
+      action(async (ctx, flags: TrainFlags) => {
+        const loaded = await loadConfig(flags.config, ctx.root);
+        const result = await train({
+          config: loaded.config,
+          configSha256: loaded.sha256,
+          root: ctx.root,
+          dataPath: flags.data,
+          candidate: flags.candidate,
+          outDir: flags.out,
+          reporter: ctx.reporter,
+          gitSha: await currentGitSha(ctx.root),
+        });
+        const t = result.metrics.test;
+        process.stdout.write(
+          JSON.stringify({ candidate: result.candidate, accuracy: t.accuracy, macro_f1: t.macro_f1, model: result.paths.model, metrics: result.paths.metrics, report: result.paths.report }) + "\n",
+        );
+        return 0;
+      }),
+    );
 }

@@ -1,0 +1,69 @@
+import { readFile } from "node:fs/promises";
+import { InputError } from "../core/errors.js";
+import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact } from "./artifact-schema.js";
+import { encodedNames } from "./transform.js";
+
+/**
+ * Reads and validates model.json. Serving-safe: no training code. A file that is not JSON, has a
+ * schema_version this build does not know, or does not match the schema is an InputError (exit 2)
+ * that names the file and the field.
+ */
+export function parseModel(text: string, file: string): ModelArtifact {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InputError(`${file}: expected a JSON object (a model artifact)`);
+  const version = (raw as Record<string, unknown>).schema_version;
+  if (version !== ARTIFACT_SCHEMA_VERSION) {
+    throw new InputError(`${file}: schema_version: expected ${ARTIFACT_SCHEMA_VERSION}, got ${JSON.stringify(version) ?? "nothing"} (this build reads model artifacts of version ${ARTIFACT_SCHEMA_VERSION})`);
+  }
+  const result = ModelArtifactSchema.safeParse(raw);
+  if (!result.success) {
+    const lines = result.error.issues.slice(0, 10).map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`);
+    const more = result.error.issues.length > 10 ? `\n  … and ${result.error.issues.length - 10} more` : "";
+    throw new InputError(`${file}: not a valid model artifact\n  ${lines.join("\n  ")}${more}`);
+  }
+  const model = result.data;
+  checkConsistency(model, file);
+  return model;
+}
+
+/** What the schema cannot say: tree shapes must agree with the classes and the encoded features. */
+function checkConsistency(model: ModelArtifact, file: string): void {
+  const expected = encodedNames(model.features, model.preprocessing.encoding);
+  const actual = model.preprocessing.encoded_features;
+  if (expected.length !== actual.length || expected.some((name, i) => name !== actual[i])) {
+    throw new InputError(`${file}: preprocessing.encoded_features: expected [${expected.join(", ")}] from "features" and the ${model.preprocessing.encoding} encoding, got [${actual.join(", ")}]`);
+  }
+  const nFeatures = actual.length;
+  const nClasses = model.classes.length;
+  model.model.trees.forEach((t, ti) => {
+    const size = t.feature.length;
+    for (const [key, arr] of Object.entries(t)) {
+      if (arr.length !== size) throw new InputError(`${file}: model.trees.${ti}.${key}: expected ${size} entries like "feature", got ${arr.length}`);
+    }
+    for (let i = 0; i < size; i++) {
+      const f = t.feature[i]!;
+      if (f < 0) {
+        const v = t.value[i];
+        if (!v || v.length !== nClasses) throw new InputError(`${file}: model.trees.${ti}.value.${i}: a leaf needs ${nClasses} class probabilities`);
+      } else if (f >= nFeatures || t.left[i]! <= i || t.right[i]! <= i || t.left[i]! >= size || t.right[i]! >= size) {
+        throw new InputError(`${file}: model.trees.${ti}: node ${i} refers to a feature or child that does not exist`);
+      }
+    }
+  });
+}
+
+export async function loadModel(path: string): Promise<ModelArtifact> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new InputError(`${path}: cannot read the model (${code === "ENOENT" ? "file not found" : (code ?? String(error))})`);
+  }
+  return parseModel(text, path);
+}

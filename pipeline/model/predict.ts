@@ -1,0 +1,51 @@
+import type { Table } from "../data/table.js";
+import type { ModelArtifact } from "./artifact-schema.js";
+import { predictProbaTrees, predictRowTrees } from "./tree-eval.js";
+import { transformRecord, transformTableRows, type InputRecord } from "./transform.js";
+
+/**
+ * Standalone prediction from a loaded model.json: the fitted transform, then the trees. It imports
+ * nothing from pipeline/train, so the serving image needs none of the training code.
+ */
+
+export interface Prediction {
+  label: string;
+  probabilities: Record<string, number>;
+}
+
+function best(proba: ArrayLike<number>, offset: number, k: number): number {
+  let b = 0;
+  for (let c = 1; c < k; c++) if (proba[offset + c]! > proba[offset + b]!) b = c;
+  return b;
+}
+
+export function predict(model: ModelArtifact, records: InputRecord[]): Prediction[] {
+  const k = model.classes.length;
+  const row = new Float64Array(model.preprocessing.encoded_features.length);
+  const proba = new Float64Array(k);
+  return records.map((record) => {
+    transformRecord(record, model.preprocessing, model.features, row);
+    predictRowTrees(model.model.trees, row, k, proba);
+    const probabilities: Record<string, number> = {};
+    model.classes.forEach((c, i) => (probabilities[c] = proba[i]!));
+    return { label: model.classes[best(proba, 0, k)]!, probabilities };
+  });
+}
+
+export interface TablePrediction {
+  /** Predicted class index per row. */
+  codes: Int32Array;
+  labels: string[];
+  /** rows × classes, row-major. */
+  proba: Float64Array;
+}
+
+/** Batch prediction over a table (evaluation, batch scoring): same transform as `predict`, column-wise. */
+export function predictTable(model: ModelArtifact, table: Table, rows?: ArrayLike<number>): TablePrediction {
+  const k = model.classes.length;
+  const X = transformTableRows(table, model.preprocessing, model.features, rows);
+  const proba = predictProbaTrees(model.model.trees, X, k);
+  const codes = new Int32Array(X.rows);
+  for (let i = 0; i < X.rows; i++) codes[i] = best(proba, i * k, k);
+  return { codes, labels: Array.from(codes, (c) => model.classes[c]!), proba };
+}

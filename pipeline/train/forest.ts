@@ -1,0 +1,229 @@
+import { createRequire } from "node:module";
+import os from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { TreeJson } from "../model/artifact-schema.js";
+import { binMatrix, type BinnedMatrix } from "./binning.js";
+import { deriveSeed, Random } from "./random.js";
+import { checkTrainingInput, growParams, growTree, resolveClassWeights, type GrowParams, type TrainMatrix, type TreeFitParams } from "./tree.js";
+
+export { impurityImportance } from "../model/tree-eval.js";
+
+export interface ForestFitParams extends Omit<TreeFitParams, "max_features"> {
+  n_trees: number;
+  max_features: "sqrt" | "log2" | "all" | number;
+  bootstrap: boolean;
+  /** Share of the rows drawn (with replacement) for each tree when bootstrapping, in (0, 1]. */
+  max_samples: number;
+  /** Worker threads; 0 = one per core, 1 = fit on the calling thread. */
+  n_jobs: number;
+}
+
+/** See GrowParams.refineWindow: measured on ASHRAE DB II, a wider window costs time and adds no accuracy. */
+const FOREST_REFINE_WINDOW = 0;
+
+/** Everything a worker needs to fit any member of the forest; identical on every thread. */
+export interface ForestJob {
+  data: BinnedMatrix;
+  y: Int32Array;
+  nClasses: number;
+  grow: GrowParams;
+  classWeight: Float64Array;
+  bootstrap: boolean;
+  drawsPerTree: number;
+  seed: number;
+}
+
+/** Features tried per split, as scikit-learn counts them (int = count, fraction < 1 = share of features). */
+export function resolveMaxFeatures(maxFeatures: ForestFitParams["max_features"], nFeatures: number): number {
+  let m: number;
+  if (maxFeatures === "all") m = nFeatures;
+  else if (maxFeatures === "sqrt") m = Math.floor(Math.sqrt(nFeatures));
+  else if (maxFeatures === "log2") m = Math.floor(Math.log2(nFeatures));
+  else if (maxFeatures < 1) m = Math.floor(maxFeatures * nFeatures);
+  else m = Math.floor(maxFeatures);
+  return Math.max(1, Math.min(nFeatures, m));
+}
+
+/**
+ * Fits member `index` of the forest. Its randomness comes only from (seed, index), so the result does not
+ * depend on which thread fits it or when.
+ */
+export function fitForestMember(job: ForestJob, index: number): TreeJson {
+  const rng = new Random(deriveSeed(job.seed, index));
+  const n = job.data.rows;
+  const { y, classWeight } = job;
+  let unitClassWeight = true;
+  for (let k = 0; k < classWeight.length; k++) if (classWeight[k] !== 1) unitClassWeight = false;
+  let rows: Int32Array;
+  let count: Float64Array | null = null;
+  if (job.bootstrap) {
+    // Draws as multiplicities of unique rows: the rows stay in ascending order and each is visited once.
+    const draws = new Int32Array(n);
+    for (let i = 0; i < job.drawsPerTree; i++) draws[rng.int(n)]++;
+    let unique = 0;
+    for (let i = 0; i < n; i++) if (draws[i] > 0) unique++;
+    rows = new Int32Array(unique);
+    count = new Float64Array(unique);
+    for (let i = 0, j = 0; i < n; i++) {
+      if (draws[i] > 0) {
+        rows[j] = i;
+        count[j++] = draws[i];
+      }
+    }
+  } else {
+    rows = new Int32Array(n);
+    for (let i = 0; i < n; i++) rows[i] = i;
+  }
+  let weight: Float64Array | null = null;
+  if (!unitClassWeight) {
+    weight = new Float64Array(rows.length);
+    for (let j = 0; j < rows.length; j++) weight[j] = classWeight[y[rows[j]]] * (count ? count[j] : 1);
+  }
+  return growTree(job.data, y, job.nClasses, job.grow, { rows, weight, count }, rng);
+}
+
+/** Fits a random forest (bootstrap, per-node feature subsampling) on worker threads when n_jobs != 1. */
+export async function fitForest(X: TrainMatrix, y: Int32Array, nClasses: number, params: ForestFitParams, options: { seed: number; classNames?: string[] }): Promise<TreeJson[]> {
+  checkTrainingInput(X, y, nClasses);
+  if (!Number.isInteger(params.n_trees) || params.n_trees < 1) throw new Error(`n_trees must be a positive integer, got ${params.n_trees}`);
+  if (!(params.max_samples > 0 && params.max_samples <= 1)) throw new Error(`max_samples must be in (0, 1], got ${params.max_samples}`);
+  const threads = Math.max(1, Math.min(params.n_trees, params.n_jobs === 0 ? os.availableParallelism() : params.n_jobs));
+  const nFeatures = X.features.length;
+  const job: ForestJob = {
+    data: binMatrix(X, params.max_bins, threads > 1),
+    y,
+    nClasses,
+    grow: growParams(params, nFeatures, resolveMaxFeatures(params.max_features, nFeatures), FOREST_REFINE_WINDOW),
+    classWeight: resolveClassWeights(y, nClasses, params.class_weight, options.classNames),
+    bootstrap: params.bootstrap,
+    drawsPerTree: Math.max(1, Math.round(params.max_samples * X.rows)),
+    seed: options.seed,
+  };
+  if (threads === 1) {
+    const trees: TreeJson[] = [];
+    for (let i = 0; i < params.n_trees; i++) trees.push(fitForestMember(job, i));
+    return trees;
+  }
+  return fitOnWorkers(job, params.n_trees, threads);
+}
+
+/**
+ * The worker entry. From compiled JS it is forest-worker.js next to this module. Under tsx/vitest this
+ * module is the .ts source: the worker then starts from a tiny ESM bootstrap that registers tsx's loader
+ * in the worker thread before importing forest-worker.ts (`--import tsx` in a worker's execArgv does not
+ * reach the worker's own module loading on Node 20).
+ */
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith(".ts")) return new URL("./forest-worker.js", import.meta.url);
+  const tsxRoot = path.dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
+  const tsxApi = pathToFileURL(path.join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
+  const entry = new URL("./forest-worker.ts", import.meta.url).href;
+  const bootstrap = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(entry)});\n`;
+  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
+}
+
+/** A tree as typed arrays: posted from a worker by transferring buffers instead of cloning JS arrays. */
+export interface PackedTree {
+  feature: Int32Array;
+  threshold: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  missingLeft: Uint8Array;
+  /** nClasses values per node; only leaves' are meaningful. */
+  value: Float64Array;
+  n: Float64Array;
+}
+
+export function packTree(tree: TreeJson, nClasses: number): PackedTree {
+  const nodes = tree.feature.length;
+  const value = new Float64Array(nodes * nClasses);
+  for (let i = 0; i < nodes; i++) {
+    const v = tree.value[i];
+    if (v) for (let k = 0; k < nClasses; k++) value[i * nClasses + k] = v[k];
+  }
+  return {
+    feature: Int32Array.from(tree.feature),
+    threshold: Float64Array.from(tree.threshold),
+    left: Int32Array.from(tree.left),
+    right: Int32Array.from(tree.right),
+    missingLeft: Uint8Array.from(tree.missing_left),
+    value,
+    n: Float64Array.from(tree.n),
+  };
+}
+
+export function packedBuffers(p: PackedTree): ArrayBuffer[] {
+  return [p.feature, p.threshold, p.left, p.right, p.missingLeft, p.value, p.n].map((a) => a.buffer as ArrayBuffer);
+}
+
+export function unpackTree(p: PackedTree, nClasses: number): TreeJson {
+  const nodes = p.feature.length;
+  const tree: TreeJson = { feature: [], threshold: [], left: [], right: [], missing_left: [], value: [], n: [] };
+  // Plain loops with push: Array.from over a typed array goes through the iterator protocol and is slow.
+  for (let i = 0; i < nodes; i++) {
+    const f = p.feature[i];
+    tree.feature.push(f);
+    tree.threshold.push(p.threshold[i]);
+    tree.left.push(p.left[i]);
+    tree.right.push(p.right[i]);
+    tree.missing_left.push(p.missingLeft[i] ? 1 : 0);
+    tree.n.push(p.n[i]);
+    if (f < 0) {
+      const v: number[] = [];
+      for (let k = 0; k < nClasses; k++) v.push(p.value[i * nClasses + k]);
+      tree.value.push(v);
+    } else tree.value.push(null);
+  }
+  return tree;
+}
+
+interface WorkerReply {
+  index: number;
+  tree?: PackedTree;
+  error?: string;
+}
+
+async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number): Promise<TreeJson[]> {
+  const url = workerEntry();
+  const trees: (TreeJson | undefined)[] = new Array(nTrees);
+  const workers: Worker[] = [];
+  let next = 0;
+  let done = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        reject(err);
+      };
+      for (let w = 0; w < threads; w++) {
+        const worker = new Worker(url, { workerData: job });
+        workers.push(worker);
+        const dispatch = () => {
+          if (next < nTrees) worker.postMessage(next++);
+        };
+        worker.on("message", (reply: WorkerReply) => {
+          if (reply.error !== undefined || !reply.tree) {
+            fail(new Error(`forest worker failed on tree ${reply.index}: ${reply.error ?? "no tree returned"}`));
+            return;
+          }
+          trees[reply.index] = unpackTree(reply.tree, job.nClasses);
+          done++;
+          if (done === nTrees) resolve();
+          else dispatch();
+        });
+        worker.on("error", (err) => fail(err instanceof Error ? err : new Error(String(err))));
+        worker.on("exit", (code) => {
+          if (done < nTrees) fail(new Error(`forest worker exited with code ${code} before the forest was complete`));
+        });
+        dispatch();
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+  return trees as TreeJson[];
+}

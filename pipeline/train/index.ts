@@ -1,0 +1,315 @@
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Candidate, PipelineConfig } from "../config/schema.js";
+import { writeFileAtomic } from "../core/atomic.js";
+import { InputError, UsageError } from "../core/errors.js";
+import type { Reporter } from "../core/reporter.js";
+import { readDataset } from "../data/csv.js";
+import { binLabel } from "../data/label.js";
+import { profileTable } from "../data/profile.js";
+import { getColumn, takeRows, type Table } from "../data/table.js";
+import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
+import { predictProbaTrees } from "../model/tree-eval.js";
+import type { FeatureMatrix } from "../model/transform.js";
+import { fitForest } from "./forest.js";
+import { featureGroups, impurityByFeature, permutationImportance } from "./importance.js";
+import { argmaxRows, classificationMetrics, selectionScore, sliceMetrics } from "./metrics.js";
+import { featureSpecs, fitPreprocessing, transformTable } from "./preprocess.js";
+import { MetricsReportSchema, renderTrainReport, type CandidateScore, type MetricsReport } from "./report.js";
+import { groupIds, kFold, splitRows } from "./split.js";
+import { fitTree } from "./tree.js";
+
+/**
+ * The train step: read → bin the label → split → cross-validate the candidates on the training part
+ * → refit the best (or the one named) on the whole training part → evaluate on the test part →
+ * write model.json, metrics.json and report.md. Deterministic: the same data, config, seed and
+ * clock give a byte-identical model.json.
+ */
+
+export interface TrainInput {
+  config: PipelineConfig;
+  configSha256: string;
+  /** Repository root: relative dataset and output paths resolve against it. */
+  root: string;
+  /** Overrides config.dataset.path. */
+  dataPath?: string;
+  /** Train only this candidate: its name or 1-based position in training.candidates. */
+  candidate?: string;
+  outDir: string;
+  reporter: Reporter;
+  gitSha?: string | null;
+  now?: () => Date;
+}
+
+export interface TrainResult {
+  model: ModelArtifact;
+  metrics: MetricsReport;
+  candidate: string;
+  paths: { model: string; metrics: string; report: string };
+}
+
+export const TRAINER_NAME = "gitops-ml-trees";
+
+let trainerVersion: string | undefined;
+
+/** The project's version from the nearest package.json above this module (works from src and dist). */
+export async function trainerId(): Promise<string> {
+  if (trainerVersion === undefined) {
+    let dir = dirname(fileURLToPath(import.meta.url));
+    for (;;) {
+      try {
+        const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8")) as { version?: string };
+        trainerVersion = pkg.version ?? "0.0.0";
+        break;
+      } catch {
+        const parent = dirname(dir);
+        if (parent === dir) {
+          trainerVersion = "0.0.0";
+          break;
+        }
+        dir = parent;
+      }
+    }
+  }
+  return `${TRAINER_NAME}@${trainerVersion}`;
+}
+
+/** Resolves `--candidate` (a name or a 1-based index); a bad one is a usage error listing the options. */
+export function selectCandidates(candidates: Candidate[], wanted: string | undefined): Candidate[] {
+  if (wanted === undefined) return candidates;
+  const byName = candidates.find((c) => c.name === wanted);
+  if (byName) return [byName];
+  if (/^\d+$/.test(wanted)) {
+    const i = Number(wanted);
+    if (i >= 1 && i <= candidates.length) return [candidates[i - 1]!];
+  }
+  const list = candidates.map((c, i) => `${i + 1} ${c.name}`).join(", ");
+  throw new UsageError(`--candidate "${wanted}": no such candidate; available: ${list}`);
+}
+
+/** Fits one candidate; a single decision tree is a one-tree ensemble in the artifact. */
+export async function fitCandidate(candidate: Candidate, X: FeatureMatrix, y: Int32Array, classes: string[], seed: number): Promise<TreeJson[]> {
+  if (candidate.algorithm === "decision_tree") return [fitTree(X, y, classes.length, candidate.params, { seed, classNames: classes })];
+  return fitForest(X, y, classes.length, candidate.params, { seed, classNames: classes });
+}
+
+/**
+ * Shortens the trees for model.json: leaf probabilities rounded to 1e-4 and weighted node counts
+ * (used only for importance) to 4 significant digits; thresholds stay exact, they decide the path.
+ * A forest's artifact shrinks by about a third; a served probability moves by at most 5e-5. The step
+ * evaluates the compacted trees, so the reported metrics describe exactly what is served.
+ */
+export function compactTrees(trees: TreeJson[]): TreeJson[] {
+  return trees.map((t) => ({
+    ...t,
+    value: t.value.map((v) => (v ? v.map((p) => Math.round(p * 1e4) / 1e4) : null)),
+    n: t.n.map((x) => Number(x.toPrecision(4))),
+  }));
+}
+
+/** Training rows without exact duplicates (same feature values and label); the first occurrence stays. */
+export function dropDuplicateRows(table: Table, columns: string[], labels: Int32Array, rows: Int32Array): Int32Array {
+  const cols = columns.map((c) => getColumn(table, c));
+  const seen = new Set<string>();
+  const kept: number[] = [];
+  for (const r of rows) {
+    const key = cols.map((c) => (c.kind === "category" ? c.codes[r] : c.missing[r] ? "" : c.values[r])).join("\u0001") + "\u0002" + labels[r];
+    if (seen.has(key)) continue;
+    seen.add(key);
+    kept.push(r);
+  }
+  return Int32Array.from(kept);
+}
+
+/** As written in the config or on the command line; an absolute path inside the root becomes relative. */
+function lineagePath(path: string, root: string): string {
+  const rel = isAbsolute(path) ? relative(root, path) : path;
+  const inside = !isAbsolute(path) || (rel !== "" && !rel.startsWith("..") && !isAbsolute(rel));
+  return (inside ? rel : path).split(sep).join("/");
+}
+
+interface Prepared {
+  X: FeatureMatrix;
+  y: Int32Array;
+}
+
+/** Fits preprocessing on `trainRows` and encodes train (training mode) and evaluation rows (serving mode). */
+function prepare(table: Table, labels: Int32Array, config: PipelineConfig, trainRows: Int32Array, evalRows: Int32Array) {
+  const params = fitPreprocessing(table, config, trainRows);
+  const specs = featureSpecs(table, config.dataset, params, trainRows);
+  const train = transformTable(table, params, specs, { rows: trainRows, mode: "train", orderBy: config.preprocessing.imputation.order_by });
+  const evaluation = transformTable(table, params, specs, { rows: evalRows });
+  const take = (rows: Int32Array) => Int32Array.from(rows, (r) => labels[r]!);
+  return {
+    params,
+    specs,
+    train: { X: train.matrix, y: take(train.rows) } satisfies Prepared,
+    trainRows: train.rows,
+    evaluation: { X: evaluation.matrix, y: take(evaluation.rows) } satisfies Prepared,
+  };
+}
+
+export async function train(input: TrainInput): Promise<TrainResult> {
+  const { config, reporter } = input;
+  const now = input.now ?? (() => new Date());
+  const dataset = config.dataset;
+  const selected = selectCandidates(config.training.candidates, input.candidate);
+  const metric = config.training.selection_metric;
+  const seed = config.training.seed;
+
+  const dataAbs = resolve(input.root, input.dataPath ?? dataset.path);
+  reporter.info(`train: reading ${dataAbs}`);
+  const read = await readDataset(dataAbs, dataset);
+  if (read.violationCount > 0) reporter.warning(`${read.violationCount} schema violations in ${dataAbs} (run validate-data for details); training continues with those values as read`);
+
+  // Rows without a label cannot be learnt from or scored.
+  const binned = binLabel(read.table, dataset);
+  const labelled: number[] = [];
+  for (let i = 0; i < binned.codes.length; i++) if (binned.codes[i]! >= 0) labelled.push(i);
+  const dropped = read.table.rowCount - labelled.length;
+  if (dropped > 0) reporter.info(`train: ${dropped} rows without a label value are left out`);
+  const table = dropped > 0 ? takeRows(read.table, labelled) : read.table;
+  const labels = dropped > 0 ? Int32Array.from(labelled, (r) => binned.codes[r]!) : binned.codes;
+  const classes = binned.classes;
+  if (table.rowCount < 10) throw new InputError(`${dataAbs}: ${table.rowCount} labelled rows; training needs at least 10`);
+  const present = new Set(labels);
+  if (present.size < 2) throw new InputError(`${dataAbs}: the label "${dataset.label.column}" has only one class after binning (${classes[labels[0]!]}); nothing to learn`);
+
+  const split = splitRows(table, labels, config.split, dataset);
+  let trainRows = split.train;
+  if (config.preprocessing.drop_duplicates) {
+    const before = trainRows.length;
+    trainRows = dropDuplicateRows(table, dataset.features, labels, trainRows);
+    if (before !== trainRows.length) reporter.info(`train: ${before - trainRows.length} duplicate training rows dropped`);
+  }
+  if (trainRows.length === 0 || split.test.length === 0) throw new InputError(`${dataAbs}: the ${config.split.method} split left ${trainRows.length} training and ${split.test.length} test rows`);
+  reporter.info(`train: ${config.split.method} split: ${trainRows.length} training rows, ${split.test.length} test rows`);
+
+  // Cross-validation on the training part, grouped when the data has groups. Preprocessing is refit
+  // per fold so that no statistic of a validation fold leaks into its model.
+  const groupColumn = dataset.group ? table.columns.get(dataset.group) : undefined;
+  const foldGroups = groupColumn ? groupIds(groupColumn, table.rowCount).ids : undefined;
+  const folds = kFold(trainRows.length, config.split.cv_folds, {
+    seed: config.split.seed,
+    groups: foldGroups ? Int32Array.from(trainRows, (r) => foldGroups[r]!) : undefined,
+    stratify: Int32Array.from(trainRows, (r) => labels[r]!),
+  });
+  const prepared = folds.map((f) => prepare(table, labels, config, Int32Array.from(f.train, (i) => trainRows[i]!), Int32Array.from(f.test, (i) => trainRows[i]!)));
+
+  const cv: CandidateScore[] = [];
+  for (const candidate of selected) {
+    const scores: number[] = [];
+    const started = performance.now();
+    for (const [i, p] of prepared.entries()) {
+      const trees = await fitCandidate(candidate, p.train.X, p.train.y, classes, seed);
+      const pred = argmaxRows(predictProbaTrees(trees, p.evaluation.X, classes.length), classes.length);
+      scores.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
+      reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${scores[i]!.toFixed(4)}`);
+    }
+    const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
+    const std = Math.sqrt(scores.reduce((s, x) => s + (x - mean) ** 2, 0) / scores.length);
+    cv.push({ candidate: candidate.name, algorithm: candidate.algorithm, metric, folds: scores, mean, std, fit_seconds: (performance.now() - started) / 1000 });
+  }
+  // Ties keep the config's order: the first listed candidate wins.
+  let best = 0;
+  for (let i = 1; i < cv.length; i++) if (cv[i]!.mean > cv[best]!.mean) best = i;
+  const chosen = selected[best]!;
+  reporter.info(`train: selected ${chosen.name} (CV ${metric} ${cv[best]!.mean.toFixed(4)})`);
+
+  const final = prepare(table, labels, config, trainRows, split.test);
+  const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed));
+  const proba = predictProbaTrees(trees, final.evaluation.X, classes.length);
+  const test = classificationMetrics(final.evaluation.y, proba, classes);
+  const yPred = argmaxRows(proba, classes.length);
+  const slices = sliceMetrics(table, split.test, final.evaluation.y, yPred, classes.length, dataset.slices);
+  const groups = featureGroups(dataset.features, final.params.encoded_features);
+  const importance = {
+    impurity: impurityByFeature(trees, groups, final.params.encoded_features.length, chosen.params.criterion),
+    permutation: permutationImportance(trees, final.evaluation.X, final.evaluation.y, classes.length, groups, { repeats: config.training.permutation_importance_repeats, seed }),
+  };
+
+  const splitInfo = {
+    method: config.split.method,
+    test_share: config.split.test_share,
+    train_rows: trainRows.length,
+    test_rows: split.test.length,
+    fitted_rows: final.trainRows.length,
+    cv_folds: config.split.cv_folds,
+    grouped_by: config.split.method === "group" ? (dataset.group ?? null) : null,
+  };
+  const metrics: MetricsReport = MetricsReportSchema.parse({
+    version: 1,
+    model: config.model.name,
+    candidate: chosen.name,
+    algorithm: chosen.algorithm,
+    selection_metric: metric,
+    classes,
+    split: splitInfo,
+    test,
+    cv,
+    importance,
+    slices,
+  });
+
+  const trainTable = takeRows(table, trainRows);
+  const referenceProfile = profileTable(trainTable, dataset.features, {
+    bins: config.drift.psi_bins,
+    label: { codes: Int32Array.from(trainRows, (r) => labels[r]!), classes },
+  });
+  const dataPath = input.dataPath ?? dataset.path;
+  const chosenCv = cv[best]!;
+  const model: ModelArtifact = ModelArtifactSchema.parse({
+    schema_version: ARTIFACT_SCHEMA_VERSION,
+    name: config.model.name,
+    task: "classification",
+    label: { column: dataset.label.column, binning: { ...dataset.label.binning } },
+    classes,
+    features: final.specs,
+    preprocessing: final.params,
+    model: { algorithm: chosen.algorithm, params: { ...chosen.params }, trees },
+    metrics: {
+      accuracy: test.accuracy,
+      balanced_accuracy: test.balanced_accuracy,
+      macro_f1: test.macro_f1,
+      log_loss: test.log_loss,
+      ece: test.ece,
+      n: test.n,
+      per_class: test.per_class,
+      confusion_matrix: test.confusion_matrix,
+      [`cv_${metric}`]: chosenCv.mean,
+      cv_std: chosenCv.std,
+      slices,
+    },
+    reference_profile: referenceProfile,
+    lineage: {
+      data_sha256: read.sha256,
+      data_rows: read.table.rowCount,
+      data_path: lineagePath(dataPath, input.root),
+      config_sha256: input.configSha256,
+      git_sha: input.gitSha ?? null,
+      trainer: await trainerId(),
+      seed,
+      candidate: chosen.name,
+      split: { method: splitInfo.method, test_share: splitInfo.test_share, test_rows: splitInfo.test_rows, train_rows: splitInfo.train_rows, seed: config.split.seed, cv_folds: splitInfo.cv_folds, grouped_by: splitInfo.grouped_by, ...(config.split.time_column ? { time_column: config.split.time_column } : {}) },
+      created_at: now().toISOString(),
+    },
+  });
+
+  const outDir = resolve(input.root, input.outDir);
+  const paths = { model: join(outDir, "model.json"), metrics: join(outDir, "metrics.json"), report: join(outDir, "report.md") };
+  // model.json is compact (thousands of tree nodes); metrics.json is for people too, so indented.
+  await writeFileAtomic(paths.model, JSON.stringify(model) + "\n");
+  await writeFileAtomic(paths.metrics, JSON.stringify(metrics, null, 2) + "\n");
+  const markdown = renderTrainReport(metrics, "model.json");
+  await writeFileAtomic(paths.report, markdown);
+
+  reporter.info(`train: ${chosen.name}: test accuracy ${test.accuracy.toFixed(4)}, macro-F1 ${test.macro_f1.toFixed(4)}; wrote ${paths.model}`);
+  reporter.summary(markdown);
+  reporter.output("model", paths.model);
+  reporter.output("metrics", paths.metrics);
+  reporter.output("candidate", chosen.name);
+  reporter.output("macro-f1", String(test.macro_f1));
+  reporter.output("cv-score", String(chosenCv.mean));
+  return { model, metrics, candidate: chosen.name, paths };
+}

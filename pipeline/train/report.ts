@@ -1,0 +1,129 @@
+import { z } from "zod";
+import { ClassificationMetricsSchema, SliceMetricsSchema } from "./metrics.js";
+
+/**
+ * metrics.json (for machines: the promotion PR, the model card, the matrix job that picks the best
+ * candidate) and report.md (for people), both written by the train step.
+ */
+
+export const METRICS_REPORT_VERSION = 1;
+
+export const CandidateScoreSchema = z
+  .object({
+    candidate: z.string(),
+    algorithm: z.enum(["decision_tree", "random_forest"]),
+    metric: z.enum(["macro_f1", "accuracy", "balanced_accuracy"]),
+    /** Score of each cross-validation fold (on the training part). */
+    folds: z.array(z.number()),
+    mean: z.number(),
+    std: z.number(),
+    fit_seconds: z.number(),
+  })
+  .strict();
+export type CandidateScore = z.infer<typeof CandidateScoreSchema>;
+
+export const MetricsReportSchema = z
+  .object({
+    version: z.literal(METRICS_REPORT_VERSION),
+    model: z.string(),
+    candidate: z.string(),
+    algorithm: z.enum(["decision_tree", "random_forest"]),
+    selection_metric: z.enum(["macro_f1", "accuracy", "balanced_accuracy"]),
+    classes: z.array(z.string()),
+    split: z
+      .object({
+        method: z.string(),
+        test_share: z.number(),
+        train_rows: z.number().int(),
+        test_rows: z.number().int(),
+        /** Training rows after the training-only preprocessing (drop, outlier removal, duplicates). */
+        fitted_rows: z.number().int(),
+        cv_folds: z.number().int(),
+        grouped_by: z.string().nullable(),
+      })
+      .strict(),
+    /** Held-out (test split) evaluation of the refitted candidate. */
+    test: ClassificationMetricsSchema,
+    cv: z.array(CandidateScoreSchema),
+    importance: z
+      .object({
+        impurity: z.record(z.string(), z.number()),
+        permutation: z.record(z.string(), z.object({ mean: z.number(), std: z.number() }).strict()),
+      })
+      .strict(),
+    slices: SliceMetricsSchema,
+  })
+  .strict();
+export type MetricsReport = z.infer<typeof MetricsReportSchema>;
+
+const f3 = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : String(x));
+
+/** Mermaid labels are quoted strings; a quote inside would end them. */
+const mm = (s: string) => s.replace(/"/g, "'");
+
+function barChart(title: string, labels: string[], values: number[], yLabel: string): string[] {
+  const max = Math.max(0, ...values);
+  const min = Math.min(0, ...values);
+  return [
+    "```mermaid",
+    "xychart-beta",
+    `  title "${mm(title)}"`,
+    `  x-axis [${labels.map((l) => `"${mm(l)}"`).join(", ")}]`,
+    `  y-axis "${mm(yLabel)}" ${f3(min)} --> ${f3(max > min ? max * 1.05 : min + 1)}`,
+    `  bar [${values.map(f3).join(", ")}]`,
+    "```",
+  ];
+}
+
+export function renderTrainReport(report: MetricsReport, modelPath: string): string {
+  const t = report.test;
+  const out: string[] = [];
+  out.push(`# Training report: ${report.model}`, "");
+  out.push(`Selected candidate **${report.candidate}** (${report.algorithm}) by cross-validated ${report.selection_metric}; artifact \`${modelPath}\`.`, "");
+  out.push(
+    `Split: ${report.split.method}${report.split.grouped_by ? ` by \`${report.split.grouped_by}\`` : ""}, test share ${report.split.test_share}: ${report.split.train_rows} training rows (${report.split.fitted_rows} after preprocessing), ${report.split.test_rows} test rows; ${report.split.cv_folds}-fold cross-validation on the training part.`,
+    "",
+  );
+
+  out.push("## Held-out metrics", "", "| metric | value |", "|---|---|");
+  for (const key of ["accuracy", "balanced_accuracy", "macro_f1", "log_loss", "ece"] as const) out.push(`| ${key} | ${f3(t[key])} |`);
+  out.push(`| rows | ${t.n} |`, "");
+
+  out.push("## Candidates (cross-validation)", "", `| candidate | algorithm | ${report.selection_metric} mean | std | folds | fit s |`, "|---|---|---|---|---|---|");
+  for (const c of report.cv) out.push(`| ${c.candidate}${c.candidate === report.candidate ? " ✅" : ""} | ${c.algorithm} | ${f3(c.mean)} | ${f3(c.std)} | ${c.folds.map(f3).join(", ")} | ${c.fit_seconds.toFixed(1)} |`);
+  out.push("");
+  if (report.cv.length > 1) out.push(...barChart(`CV ${report.selection_metric} by candidate`, report.cv.map((c) => c.candidate), report.cv.map((c) => c.mean), report.selection_metric), "");
+
+  out.push("## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|");
+  for (const cls of report.classes) {
+    const p = t.per_class[cls]!;
+    out.push(`| ${cls} | ${f3(p.precision)} | ${f3(p.recall)} | ${f3(p.f1)} | ${p.support} |`);
+  }
+  out.push("");
+
+  out.push("## Confusion matrix (rows: true, columns: predicted)", "", `| true \\ predicted | ${report.classes.join(" | ")} |`, `|---|${report.classes.map(() => "---").join("|")}|`);
+  t.confusion_matrix.forEach((row, i) => out.push(`| **${report.classes[i]}** | ${row.join(" | ")} |`));
+  out.push("");
+  // Recall per true class as a chart: the diagonal of the row-normalised confusion matrix.
+  out.push(...barChart("Recall per true class", report.classes, report.classes.map((c) => t.per_class[c]!.recall), "recall"), "");
+
+  const perm = Object.entries(report.importance.permutation).sort((a, b) => b[1].mean - a[1].mean);
+  const imp = Object.entries(report.importance.impurity).sort((a, b) => b[1] - a[1]);
+  out.push("## Feature importance", "", "| feature | permutation (macro-F1 drop) | impurity |", "|---|---|---|");
+  const order = perm.length > 0 ? perm.map(([f]) => f) : imp.map(([f]) => f);
+  for (const f of order) {
+    const p = report.importance.permutation[f];
+    out.push(`| ${f} | ${p ? `${f3(p.mean)} ± ${f3(p.std)}` : "-"} | ${f3(report.importance.impurity[f] ?? 0)} |`);
+  }
+  out.push("");
+  if (perm.length > 0) out.push(...barChart("Permutation importance (macro-F1 drop)", perm.map(([f]) => f), perm.map(([, v]) => v.mean), "macro-F1 drop"), "");
+  else if (imp.length > 0) out.push(...barChart("Impurity importance", imp.map(([f]) => f), imp.map(([, v]) => v), "importance"), "");
+
+  const sliceColumns = Object.keys(report.slices);
+  if (sliceColumns.length > 0) {
+    out.push("## Slices", "", "| column | value | rows | accuracy | macro-F1 |", "|---|---|---|---|---|");
+    for (const column of sliceColumns) for (const [value, s] of Object.entries(report.slices[column]!)) out.push(`| ${column} | ${value} | ${s.n} | ${f3(s.accuracy)} | ${f3(s.macro_f1)} |`);
+    out.push("");
+  }
+  return out.join("\n");
+}
