@@ -350,10 +350,28 @@ class TreeGrower {
     const nc = this.nc;
     const S = this.S;
     const K = this.K;
+    if (this.weightIsCount) {
+      // Weight = count: accumulate classes only; the count channel is their sum, filled per bin below.
+      for (let i = start; i < end; i++) hist[off + codes[idx[i]] * S + ny[i]] += nc[i];
+      this.fillCounts(hist, off, 0, this.data.nBins[f]);
+      return;
+    }
     for (let i = start; i < end; i++) {
       const h = off + codes[idx[i]] * S;
       hist[h + ny[i]] += nw[i];
       hist[h + K] += nc[i];
+    }
+  }
+
+  /** Sets the count channel of bins first..last (inclusive) to the sum of their class channels. */
+  private fillCounts(hist: Float64Array, off: number, first: number, last: number): void {
+    const S = this.S;
+    const K = this.K;
+    for (let b = first; b <= last; b++) {
+      const o = off + b * S;
+      let c = 0;
+      for (let k = 0; k < K; k++) c += hist[o + k];
+      hist[o + K] = c;
     }
   }
 
@@ -430,15 +448,28 @@ class TreeGrower {
       const K = this.K;
       let lo = nb;
       let hi = -1;
-      for (let r = start; r < end; r++) {
-        const c = codes[idx[r]];
-        if (c < nb) {
-          if (c < lo) lo = c;
-          if (c > hi) hi = c;
+      if (this.weightIsCount) {
+        for (let r = start; r < end; r++) {
+          const c = codes[idx[r]];
+          if (c < nb) {
+            if (c < lo) lo = c;
+            if (c > hi) hi = c;
+          }
+          h[c * S + ny[r]] += nc[r];
         }
-        const o = c * S;
-        h[o + ny[r]] += nw[r];
-        h[o + K] += nc[r];
+        if (hi >= lo) this.fillCounts(h, 0, lo, hi);
+        this.fillCounts(h, 0, nb, nb);
+      } else {
+        for (let r = start; r < end; r++) {
+          const c = codes[idx[r]];
+          if (c < nb) {
+            if (c < lo) lo = c;
+            if (c > hi) hi = c;
+          }
+          const o = c * S;
+          h[o + ny[r]] += nw[r];
+          h[o + K] += nc[r];
+        }
       }
       if (this.scanFeature(h, 0, f, totals, lo, hi)) informative++;
       if (hi >= lo) h.fill(0, lo * S, (hi + 1) * S);
@@ -459,6 +490,7 @@ class TreeGrower {
     acc.fill(0);
     const miss = off + nb * S;
     const missCount = hist[miss + K];
+    if (missCount <= 0 && this.p.criterion === "gini") return this.scanGiniPresent(hist, off, f, totals, first, last);
     let prev = -1;
     let groups = missCount > 0 ? 1 : 0;
     for (let b = first; b <= last; b++) {
@@ -470,6 +502,75 @@ class TreeGrower {
       prev = b;
     }
     if (prev >= 0 && missCount > 0) this.evaluate(acc, hist, miss, 0, totals, f, prev, -1);
+    return groups >= 2;
+  }
+
+  /**
+   * scanFeature's hot path (gini, no missing values in the node): one pass with the score inlined and the
+   * best cut kept in locals; the left side of the winner is re-summed only when it beats the node's best.
+   */
+  private scanGiniPresent(hist: Float64Array, off: number, f: number, totals: Float64Array, first: number, last: number): boolean {
+    const K = this.K;
+    const S = this.S;
+    const acc = this.acc;
+    acc.fill(0);
+    const total = totals[K];
+    const msl = this.p.minSamplesLeaf;
+    let W = 0;
+    for (let k = 0; k < K; k++) W += totals[k];
+    let best = this.bestScore;
+    let bestBin = -1;
+    let bestNext = -1;
+    let prev = -1;
+    let groups = 0;
+    let cL = 0;
+    let wL = 0;
+    for (let b = first; b <= last; b++) {
+      const h = off + b * S;
+      const cnt = hist[h + K];
+      if (cnt <= 0) continue;
+      groups++;
+      if (prev >= 0 && cL >= msl && total - cL >= msl) {
+        const wR = W - wL;
+        if (wL > 0 && wR > 0) {
+          let sL = 0;
+          let sR = 0;
+          for (let k = 0; k < K; k++) {
+            const a = acc[k];
+            const r = totals[k] - a;
+            sL += a * a;
+            sR += r * r;
+          }
+          const score = sL / wL + sR / wR;
+          if (score > best) {
+            best = score;
+            bestBin = prev;
+            bestNext = b;
+          }
+        }
+      }
+      for (let k = 0; k < K; k++) {
+        const v = hist[h + k];
+        acc[k] += v;
+        wL += v;
+      }
+      cL += cnt;
+      prev = b;
+    }
+    if (bestBin >= 0) {
+      this.bestScore = best;
+      this.bestFeature = f;
+      this.bestBin = bestBin;
+      this.bestNext = bestNext;
+      const left = this.bestLeftPresent;
+      left.fill(0);
+      for (let b = first; b <= bestBin; b++) for (let s = 0; s < S; s++) left[s] += hist[off + b * S + s];
+      this.bestMiss.fill(0);
+      this.bestLeft.set(left);
+      let w = 0;
+      for (let k = 0; k < K; k++) w += left[k];
+      this.bestMissingLeft = w >= W - w ? 1 : 0;
+    }
     return groups >= 2;
   }
 
