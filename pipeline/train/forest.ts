@@ -185,43 +185,61 @@ interface WorkerReply {
   error?: string;
 }
 
+/**
+ * The calling thread fits trees too, next to threads - 1 workers: one worker fewer to start and warm up,
+ * and fewer trees to pass between threads. Each worker keeps two indices queued so that it never waits
+ * for the (busy) main thread to hand it the next one.
+ */
 async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number): Promise<TreeJson[]> {
   const url = workerEntry();
   const trees: (TreeJson | undefined)[] = new Array(nTrees);
   const workers: Worker[] = [];
   let next = 0;
   let done = 0;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const fail = (err: Error) => {
+    failure ??= err;
+    notify();
+  };
   try {
-    await new Promise<void>((resolve, reject) => {
-      let failed = false;
-      const fail = (err: Error) => {
-        if (failed) return;
-        failed = true;
-        reject(err);
+    for (let w = 0; w < threads - 1; w++) {
+      const worker = new Worker(url, { workerData: job });
+      workers.push(worker);
+      const dispatch = () => {
+        if (next < nTrees) worker.postMessage(next++);
       };
-      for (let w = 0; w < threads; w++) {
-        const worker = new Worker(url, { workerData: job });
-        workers.push(worker);
-        const dispatch = () => {
-          if (next < nTrees) worker.postMessage(next++);
-        };
-        worker.on("message", (reply: WorkerReply) => {
-          if (reply.error !== undefined || !reply.tree) {
-            fail(new Error(`forest worker failed on tree ${reply.index}: ${reply.error ?? "no tree returned"}`));
-            return;
-          }
-          trees[reply.index] = unpackTree(reply.tree, job.nClasses);
-          done++;
-          if (done === nTrees) resolve();
-          else dispatch();
-        });
-        worker.on("error", (err) => fail(err instanceof Error ? err : new Error(String(err))));
-        worker.on("exit", (code) => {
-          if (done < nTrees) fail(new Error(`forest worker exited with code ${code} before the forest was complete`));
-        });
+      worker.on("message", (reply: WorkerReply) => {
+        if (reply.error !== undefined || !reply.tree) {
+          fail(new Error(`forest worker failed on tree ${reply.index}: ${reply.error ?? "no tree returned"}`));
+          return;
+        }
+        trees[reply.index] = unpackTree(reply.tree, job.nClasses);
+        done++;
         dispatch();
-      }
-    });
+        notify();
+      });
+      worker.on("error", (err) => fail(err instanceof Error ? err : new Error(String(err))));
+      worker.on("exit", (code) => {
+        if (done < nTrees) fail(new Error(`forest worker exited with code ${code} before the forest was complete`));
+      });
+      dispatch();
+      dispatch();
+    }
+    while (next < nTrees && !failure) {
+      const index = next++;
+      trees[index] = fitForestMember(job, index);
+      done++;
+      // Let queued worker replies in between trees.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    while (done < nTrees && !failure) await new Promise<void>((resolve) => (wake = resolve));
+    if (failure) throw failure;
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }

@@ -126,7 +126,12 @@ export function fitTree(
   return growTree(binned, y, nClasses, growParams(params, X.features.length, params.max_features ?? X.features.length), { rows, weight, count: null }, new Random(options.seed ?? 0));
 }
 
-export function growParams(params: Omit<TreeFitParams, "max_features">, nFeatures: number, maxFeatures: number, refineWindow = TREE_REFINE_WINDOW): GrowParams {
+export function growParams(
+  params: Omit<TreeFitParams, "max_features">,
+  nFeatures: number,
+  maxFeatures: number,
+  refineWindow = TREE_REFINE_WINDOW,
+): GrowParams {
   return {
     refineWindow,
     criterion: params.criterion,
