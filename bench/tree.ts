@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import zlib from "node:zlib";
 import { predictProbaTrees } from "../pipeline/model/tree-eval.js";
 import { fitForest } from "../pipeline/train/forest.js";
-import { Random } from "../pipeline/train/random.js";
+import { Random } from "../pipeline/core/random.js";
 import { fitTree, type TrainMatrix } from "../pipeline/train/tree.js";
 
 const N_FEATURES = 8;

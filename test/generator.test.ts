@@ -9,7 +9,7 @@ import { writeGeneratedCsv } from "../pipeline/data/csv-writer.js";
 import { defaultBuildingCount, generateRecords, seasonOfMonth, SEASONS, THERMAL_COMFORT_COLUMNS, type GenerateOptions, type ThermalComfortRecord } from "../pipeline/data/generator.js";
 import { generateDataset, manifestPath, readDatasetManifest } from "../pipeline/data/manifest.js";
 import { pmv } from "../pipeline/data/pmv.js";
-import { Random } from "../pipeline/data/random.js";
+import { Random } from "../pipeline/core/random.js";
 import { PROJECT_ROOT, runCli } from "./helpers/cli.js";
 
 let dir: string;

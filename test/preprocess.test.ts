@@ -5,7 +5,7 @@ import { ConfigError } from "../pipeline/core/errors.js";
 import { tableFromRecords, type Table } from "../pipeline/data/table.js";
 import { transformRecord } from "../pipeline/model/transform.js";
 import { featureSpecs, fitPreprocessing, forwardFill, interpolate, transformTable } from "../pipeline/train/preprocess.js";
-import { Random } from "../pipeline/train/random.js";
+import { Random } from "../pipeline/core/random.js";
 
 type Pre = NonNullable<PipelineConfigInput["preprocessing"]>;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../pipeline/core/errors.js";
 import { tableFromRecords } from "../pipeline/data/table.js";
-import { Random } from "../pipeline/train/random.js";
+import { Random } from "../pipeline/core/random.js";
 import { groupSplit, kFold, splitRows, stratifiedSplit, timeSplit, type RowSplit } from "../pipeline/train/split.js";
 
 const splitCfg = (method: "group" | "stratified" | "time" | "random", extra: Record<string, unknown> = {}) => ({ method, test_share: 0.2, cv_folds: 5, seed: 42, ...extra });

@@ -3,7 +3,7 @@ import type { TreeJson } from "../pipeline/model/artifact-schema.js";
 import { TreeSchema } from "../pipeline/model/artifact-schema.js";
 import { predictProbaTrees, predictRowTrees } from "../pipeline/model/tree-eval.js";
 import { binColumn, fitBinEdges } from "../pipeline/train/binning.js";
-import { Random } from "../pipeline/train/random.js";
+import { Random } from "../pipeline/core/random.js";
 import { fitTree, impurityImportance, type TrainMatrix, type TreeFitParams } from "../pipeline/train/tree.js";
 
 const base: TreeFitParams = { criterion: "gini", max_depth: 6, min_samples_split: 2, min_samples_leaf: 1, class_weight: "none", max_bins: 256 };

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { UsageError } from "../core/errors.js";
 import { pmvValue, ppdFromPmv } from "./pmv.js";
-import { Random } from "./random.js";
+import { Random } from "../core/random.js";
 
 /**
  * A physics-based generator of thermal comfort survey records, shaped like ASHRAE DB II:

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { TreeJson } from "../model/artifact-schema.js";
 import { binMatrix, type BinnedMatrix } from "./binning.js";
-import { deriveSeed, Random } from "./random.js";
+import { deriveSeed, Random } from "../core/random.js";
 import { checkTrainingInput, growParams, growTree, resolveClassWeights, type GrowParams, type TrainMatrix, type TreeFitParams } from "./tree.js";
 
 export { impurityImportance } from "../model/tree-eval.js";

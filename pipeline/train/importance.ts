@@ -2,7 +2,7 @@ import type { TreeJson } from "../model/artifact-schema.js";
 import { impurityImportance, predictProbaTrees } from "../model/tree-eval.js";
 import type { FeatureMatrix } from "../model/transform.js";
 import { argmaxRows, labelScores } from "./metrics.js";
-import { Random } from "./random.js";
+import { Random } from "../core/random.js";
 
 /**
  * Feature importance, reported per input feature (a one-hot encoded category sums, or is permuted

@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { DatasetConfig, SplitSchema } from "../config/schema.js";
 import { ConfigError } from "../core/errors.js";
 import type { Column, Table } from "../data/table.js";
-import { Random } from "./random.js";
+import { Random } from "../core/random.js";
 
 /**
  * Train/test splits and k-fold cross-validation, deterministic from the seed. Grouped splits keep

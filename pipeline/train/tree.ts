@@ -1,6 +1,6 @@
 import type { TreeJson } from "../model/artifact-schema.js";
 import { binMatrix, midpoint, type BinnedMatrix } from "./binning.js";
-import { Random } from "./random.js";
+import { Random } from "../core/random.js";
 
 export { impurityImportance } from "../model/tree-eval.js";
 

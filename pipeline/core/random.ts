@@ -1,6 +1,7 @@
 /**
- * A small seeded PRNG (xoshiro128**, seeded through splitmix32) so that generated data depends on
- * the seed alone, never on Math.random or the platform. 32-bit integer arithmetic only, which V8
+ * The one seeded PRNG of the project (xoshiro128**, seeded through splitmix32): generated data,
+ * splits, bootstrap samples and feature subsets depend on the seed alone, never on Math.random or
+ * the platform. The committed dataset's sha256 depends on this exact sequence: do not change it. 32-bit integer arithmetic only, which V8
  * keeps in registers: tens of millions of draws per second.
  */
 export class Random {
@@ -81,6 +82,16 @@ export class Random {
     return mean + sd * u * f;
   }
 
+  /** Shuffles `a` in place (Fisher-Yates). */
+  shuffle(a: Int32Array | number[]): void {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      const t = a[i]!;
+      a[i] = a[j]!;
+      a[j] = t;
+    }
+  }
+
   /** Index drawn with probability proportional to `weights` (small lists). */
   pick(weights: readonly number[]): number {
     let total = 0;
@@ -96,4 +107,19 @@ export class Random {
 
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
+}
+
+/** Mixes a 32-bit integer (the finaliser of MurmurHash3): nearby inputs give unrelated outputs. */
+function mix32(h: number): number {
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * The seed of one member of an ensemble. Depends only on (seed, index), never on which worker fits
+ * the tree or in which order, so a forest is the same whatever the thread scheduling.
+ */
+export function deriveSeed(seed: number, index: number): number {
+  return mix32(mix32((seed >>> 0) ^ 0x9e3779b9) ^ mix32((index + 0x632be5ab) >>> 0));
 }
