@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
+import { writeStreamAtomic } from "../core/atomic.js";
 import type { Hash } from "node:crypto";
 import { BUILDING_TYPES, COOLING_TYPES, SEASONS, THERMAL_COMFORT_COLUMNS, ThermalComfortSource, type GenerateOptions } from "./generator.js";
 
@@ -125,9 +125,6 @@ export interface GeneratedCsv {
  */
 export async function writeGeneratedCsv(path: string, options: GenerateOptions): Promise<GeneratedCsv> {
   const source = new ThermalComfortSource(options);
-  const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const hash = createHash("sha256");
   const encode = (s: string) => Buffer.from(s, "utf8");
   // building_id,…: the per-building fields and the per-day fields are fixed, so encode them once.
@@ -135,9 +132,8 @@ export async function writeGeneratedCsv(path: string, options: GenerateOptions):
   const buildingTail = source.buildings.map((b) => encode(`,${csvField(BUILDING_TYPES[b.type]!)},${csvField(COOLING_TYPES[b.cooling]!)},`));
   const dayFields = source.days.map((d) => encode(`${csvField(d.date)},${csvField(SEASONS[d.season]!)}`));
 
-  const handle = await open(tmp, "w");
   let rows = 0;
-  try {
+  await writeStreamAtomic(path, async (handle) => {
     const out = new ByteSink(handle, hash);
     out.bytes(encode(THERMAL_COMFORT_COLUMNS.map(csvField).join(",") + "\n"));
     const r = source.row;
@@ -171,18 +167,6 @@ export async function writeGeneratedCsv(path: string, options: GenerateOptions):
       if (out.full) await out.flush();
     }
     await out.flush();
-    await handle.sync();
-  } catch (error) {
-    await handle.close();
-    await rm(tmp, { force: true });
-    throw error;
-  }
-  await handle.close();
-  try {
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
+  });
   return { path, sha256: hash.digest("hex"), rows };
 }

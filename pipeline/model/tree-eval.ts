@@ -5,14 +5,18 @@ import type { TreeJson } from "./artifact-schema.js";
  * when x <= threshold; a missing value (NaN) goes to `missing_left ? left : right`.
  */
 
-interface CompiledTree {
+/** A tree as typed arrays: what prediction walks, and what workers transfer instead of cloning JSON. */
+export interface TreeArrays {
   feature: Int32Array;
   threshold: Float64Array;
   left: Int32Array;
   right: Int32Array;
   missingLeft: Uint8Array;
-  /** Leaf class probabilities, nClasses per node (zeros at internal nodes). */
+  /** Leaf class probabilities, nClasses per node (only leaves' are meaningful). */
   value: Float64Array;
+}
+
+interface CompiledTree extends TreeArrays {
   nClasses: number;
 }
 

@@ -1,3 +1,4 @@
+import type { TreeArrays } from "../model/tree-eval.js";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -125,14 +126,7 @@ function workerEntry(): URL {
 }
 
 /** A tree as typed arrays: posted from a worker by transferring buffers instead of cloning JS arrays. */
-export interface PackedTree {
-  feature: Int32Array;
-  threshold: Float64Array;
-  left: Int32Array;
-  right: Int32Array;
-  missingLeft: Uint8Array;
-  /** nClasses values per node; only leaves' are meaningful. */
-  value: Float64Array;
+export interface PackedTree extends TreeArrays {
   n: Float64Array;
 }
 
