@@ -68,9 +68,18 @@ export function predictRowTrees(trees: TreeJson[], row: Float64Array, nClasses: 
     const base = leafOf(t, row) * nClasses;
     for (let k = 0; k < nClasses; k++) result[k] += t.value[base + k];
   }
-  const scale = trees.length > 0 ? 1 / trees.length : 0;
-  for (let k = 0; k < nClasses; k++) result[k] *= scale;
+  normalizeRow(result, 0, nClasses);
   return result;
+}
+
+/**
+ * Scales one row of summed leaf probabilities to sum to 1. Dividing by the sum rather than the tree
+ * count also absorbs the rounding of leaf values in model.json (1e-4), so served probabilities sum to 1.
+ */
+function normalizeRow(p: Float64Array, offset: number, nClasses: number): void {
+  let sum = 0;
+  for (let k = 0; k < nClasses; k++) sum += p[offset + k];
+  if (sum > 0) for (let k = 0; k < nClasses; k++) p[offset + k] /= sum;
 }
 
 /** Class probabilities of every row (row-major, rows x nClasses), averaged over the trees. */
@@ -92,10 +101,7 @@ export function predictProbaTrees(trees: TreeJson[], X: { rows: number; features
       for (let k = 0; k < nClasses; k++) out[o + k] += t.value[base + k];
     }
   }
-  if (trees.length > 1) {
-    const scale = 1 / trees.length;
-    for (let i = 0; i < out.length; i++) out[i] *= scale;
-  }
+  for (let r = 0; r < X.rows; r++) normalizeRow(out, r * nClasses, nClasses);
   return out;
 }
 
