@@ -70,3 +70,19 @@ describe("pipeline run (the whole loop)", () => {
     expect(r.stderr).toMatch(/split\.test_share: expected a number < 1, got 2/);
   }, 60_000);
 });
+
+describe("pipeline run in a git checkout", () => {
+  it("records the commit it trained in the model's lineage", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const repo = await scratchRepo();
+    const env = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.test", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.test", GITHUB_SHA: "" };
+    execFileSync("git", ["init", "-q", "-b", "main"], { cwd: repo, env });
+    execFileSync("git", ["add", "."], { cwd: repo, env });
+    execFileSync("git", ["commit", "-q", "-m", "init"], { cwd: repo, env });
+    const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: repo, env, encoding: "utf8" }).trim();
+    const r = await runCli(["run", "--config", "config/quick.yaml"], { cwd: repo, env });
+    expect(r.code, r.stderr).toBe(0);
+    const model = JSON.parse(await readFile(join(repo, "out/run/model/model.json"), "utf8")) as { lineage: { git_sha: string | null } };
+    expect(model.lineage.git_sha).toBe(head);
+  }, 240_000);
+});

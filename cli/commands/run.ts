@@ -3,6 +3,7 @@ import { relative } from "node:path";
 import { loadConfig } from "../../pipeline/config/load.js";
 import { runLoop } from "../../pipeline/run.js";
 import { action } from "../run-command.js";
+import { currentGitSha } from "../git-sha.js";
 
 /** `pipeline run`: the whole loop locally (what `npm start` calls). */
 export function register(program: Command): void {
@@ -15,7 +16,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, opts: { config: string; data?: string; out: string }) => {
         const loaded = await loadConfig(opts.config, ctx.root);
-        const result = await runLoop({ loaded, outDir: opts.out, dataPath: opts.data, reporter: ctx.reporter });
+        const result = await runLoop({ loaded, outDir: opts.out, dataPath: opts.data, reporter: ctx.reporter, gitSha: await currentGitSha(ctx.root) });
         const rel = (p: string) => relative(ctx.root, p);
         ctx.reporter.info("");
         ctx.reporter.info(result.stoppedAt ? `✖ stopped at ${result.stoppedAt}` : "✔ the whole loop passed");

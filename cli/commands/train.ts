@@ -1,26 +1,14 @@
-import { execFile } from "node:child_process";
 import type { Command } from "commander";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../../pipeline/config/load.js";
 import { train } from "../../pipeline/train/index.js";
 import { action } from "../run-command.js";
+import { currentGitSha } from "../git-sha.js";
 
 interface TrainFlags {
   config: string;
   data?: string;
   candidate?: string;
   out: string;
-}
-
-/** The commit being trained: GITHUB_SHA in Actions, else `git rev-parse HEAD`, else null (not a checkout). */
-export function currentGitSha(root: string): Promise<string | null> {
-  const fromEnv = process.env.GITHUB_SHA;
-  if (fromEnv && /^[0-9a-f]{40}$/.test(fromEnv)) return Promise.resolve(fromEnv);
-  return new Promise((resolvePromise) => {
-    execFile("git", ["rev-parse", "HEAD"], { cwd: root }, (error, stdout) => {
-      const sha = stdout?.trim();
-      resolvePromise(!error && /^[0-9a-f]{40}$/.test(sha) ? sha : null);
-    });
-  });
 }
 
 /** `pipeline train`: thin shell over the library step. */
