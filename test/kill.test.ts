@@ -8,6 +8,7 @@ import type { Registry } from "../pipeline/registry/schema.js";
 import { SLOW_IO_ENV } from "../pipeline/promote/stage.js";
 import { PROJECT_ROOT, TSX_LOADER } from "./helpers/cli.js";
 import { scratchRoot, writeModelDir } from "./helpers/registry-fixtures.js";
+import { rng } from "./validate-data-fixtures.js";
 
 /**
  * SIGKILL the promote step at random points and check that the registry always parses and passes
@@ -22,16 +23,6 @@ const SLOW_IO_MS = 120;
 const TRIALS_PER_LANE = 11;
 const CLI = resolve(PROJECT_ROOT, "cli/main.ts");
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Run {
   code: number | null;
@@ -69,7 +60,7 @@ function runPromote(root: string, modelDir: string, killAfter: { from: "spawn" |
 type Outcome = "killed before writing" | "killed mid-write (orphan folder)" | "killed after the registry write" | "completed";
 
 async function lane(seed: number): Promise<Outcome[]> {
-  const random = mulberry32(seed);
+  const random = rng(seed);
   const root = await scratchRoot("kill-test-");
   // Each run promotes a different artifact (the same bytes are never registered twice).
   let runs = 0;

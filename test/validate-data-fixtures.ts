@@ -2,18 +2,14 @@ import { parseConfig } from "../pipeline/config/load.js";
 import type { PipelineConfig } from "../pipeline/config/schema.js";
 import { tableFromRecords, type Table } from "../pipeline/data/table.js";
 import type { DatasetRead } from "../pipeline/validate-data/schema-check.js";
+import { Random } from "../pipeline/core/random.js";
 
 /** Small, seeded data for the validate-data tests (not a test file itself). */
 
+/** Uniform draws in [0, 1) from the project's seeded PRNG, as a plain function for the fixtures. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  return () => random.next();
 }
 
 /** Standard normal, clipped to ±3 so that clean data has no outliers by construction. */
