@@ -312,22 +312,116 @@ export const PromotionSchema = z
   })
   .strict();
 
+/** An HTTP probe of the revision's container (Cloud Run startup / liveness probes). */
+export const ProbeSchema = z
+  .object({
+    path: z.string().startsWith("/", "a path starting with /"),
+    initial_delay_seconds: z.number().int().min(0).max(240).default(0),
+    period_seconds: z.number().int().min(1).max(240).default(5),
+    timeout_seconds: z.number().int().min(1).max(240).default(2),
+    failure_threshold: z.number().int().min(1).max(100).default(3),
+  })
+  .strict()
+  .refine((p) => p.timeout_seconds <= p.period_seconds, { message: "timeout_seconds must be <= period_seconds (Cloud Run refuses otherwise)", path: ["timeout_seconds"] });
+
+/**
+ * When a canary step passes, judged from the new and the stable revisions' /metrics over the step:
+ * the defaults are the original design's (5xx share <= 1%, p99 <= 500 ms and <= 1.5x stable's,
+ * predicted-class distribution within PSI 0.2 of stable's).
+ */
+export const CanaryThresholdsSchema = z
+  .object({
+    max_5xx_share: share.default(0.01),
+    max_p99_ms: z.number().positive().default(500),
+    max_p99_ratio: z.number().positive().default(1.5),
+    max_class_psi: z.number().positive().default(0.2),
+  })
+  .strict();
+
+export const CanarySchema = z
+  .object({
+    /** Minimum time each step holds before it is judged. */
+    hold_seconds: z.number().min(0).default(300),
+    /** Minimum requests the new revision must have served in the step; fewer is "no data", a failure. */
+    min_requests: positiveInt.default(100),
+    /** How long a step may wait for min_requests after the hold time before it fails for lack of data. */
+    max_wait_seconds: z.number().positive().default(1800),
+    /** How often the step reads /metrics while it holds. */
+    poll_seconds: z.number().positive().default(10),
+    /** Routes (the `route` label of http_requests_total) whose requests are judged. */
+    routes: z.array(z.string().startsWith("/")).min(1).default(["/predict", "/predict/batch"]),
+    thresholds: CanaryThresholdsSchema.prefault({}),
+  })
+  .strict();
+
+/** The smoke test of a new revision's tag URL, before it gets any traffic. */
+export const SmokeSchema = z
+  .object({
+    /** Consecutive healthy /ready answers required. */
+    ready_checks: positiveInt.default(3),
+    interval_seconds: z.number().min(0).default(2),
+    /** How long to keep trying for ready_checks consecutive healthy answers. */
+    timeout_seconds: z.number().positive().default(120),
+    request_timeout_seconds: z.number().positive().default(10),
+    /** Extra records (a JSON list) to predict; their expected class is the local artifact's prediction. */
+    rows_file: z.string().min(1).optional(),
+  })
+  .strict();
+
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name");
+/** Cloud Run sets these itself and refuses them in a revision template. */
+const RESERVED_ENV = new Set(["PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"]);
+const labelKey = z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, "a Google Cloud label key: lowercase letter first, then lowercase letters, digits, _ or -, up to 63");
+const labelValue = z.string().regex(/^[a-z0-9_-]{0,63}$/, "a Google Cloud label value: lowercase letters, digits, _ or -, up to 63");
+
 export const EnvironmentSchema = z
   .object({
     target: z.enum(["cloud-run", "local"]).default("cloud-run"),
-    project: z.string().optional(),
+    project: z.string().regex(/^[a-z][-a-z0-9]{4,28}[a-z0-9]$/, "a Google Cloud project id").optional(),
     region: z.string().default("europe-west1"),
     service: z.string().regex(/^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$/, "a Cloud Run service name: lowercase letters, digits and hyphens, 1-49 chars"),
-    cpu: z.string().default("1"),
+    cpu: z.string().regex(/^(\d+(\.\d+)?|\d+m)$/, 'a CPU limit like "1", "2" or "500m"').default("1"),
     memory: z.string().regex(/^\d+(Mi|Gi)$/, "a memory size like 512Mi or 1Gi").default("512Mi"),
     min_instances: z.number().int().nonnegative().default(0),
     max_instances: z.number().int().positive().default(3),
-    /** Traffic percentages for a canary rollout, e.g. [10, 50, 100]. */
-    canary_steps: z.array(z.number().int().min(1).max(100)).default([100]),
+    /** Requests one instance serves at a time (Cloud Run's maxInstanceRequestConcurrency). */
+    concurrency: z.number().int().min(1).max(1000).default(80),
+    /** Request timeout of the revision. */
+    timeout_seconds: z.number().int().min(1).max(3600).default(300),
+    /** The runtime service account (email); omit for the project's default compute account. */
+    service_account: z.string().email().optional(),
+    ingress: z.enum(["all", "internal", "internal-and-cloud-load-balancing"]).default("all"),
+    env: z.record(envVarName, z.string()).default({}),
+    /** Extra labels on the service and revision; the lineage labels (model, version, git sha) are added. */
+    labels: z.record(labelKey, labelValue).default({}),
+    probes: z
+      .object({
+        startup: ProbeSchema.prefault({ path: "/ready", period_seconds: 5, failure_threshold: 24 }),
+        liveness: ProbeSchema.prefault({ path: "/health", period_seconds: 15, failure_threshold: 3 }),
+      })
+      .strict()
+      .prefault({}),
+    /** Traffic percentages for a canary rollout, increasing and ending at 100, e.g. [10, 50, 100]. */
+    canary_steps: z.array(z.number().int().min(1).max(100)).min(1).default([100]),
+    canary: CanarySchema.prefault({}),
+    smoke: SmokeSchema.prefault({}),
+    /** How long one Cloud Run operation (create, update, traffic move) may take. */
+    operation_timeout_seconds: z.number().positive().default(600),
+    /** The port the container listens on (and the local target's default). */
     port: z.number().int().min(1).max(65535).default(8080),
   })
   .strict()
-  .refine((e) => e.max_instances >= e.min_instances, { message: "max_instances must be >= min_instances", path: ["max_instances"] });
+  .superRefine((e, ctx) => {
+    if (e.max_instances < e.min_instances) ctx.addIssue({ code: "custom", message: "max_instances must be >= min_instances", path: ["max_instances"] });
+    e.canary_steps.forEach((s, i) => {
+      if (i > 0 && s <= e.canary_steps[i - 1]!) ctx.addIssue({ code: "custom", message: "canary steps must increase", path: ["canary_steps", i] });
+    });
+    if (e.canary_steps.at(-1) !== 100) ctx.addIssue({ code: "custom", message: "the last canary step must be 100", path: ["canary_steps", e.canary_steps.length - 1] });
+    for (const name of Object.keys(e.env)) {
+      if (RESERVED_ENV.has(name)) ctx.addIssue({ code: "custom", message: `${name} is set by Cloud Run and cannot be configured`, path: ["env", name] });
+    }
+  });
+export type EnvironmentConfig = z.infer<typeof EnvironmentSchema>;
 
 export const NotificationsSchema = z
   .object({
