@@ -1,3 +1,5 @@
+import { maskSecrets, registerSecret } from "./mask.js";
+
 /**
  * The outside world a step reports to. The CLI passes a console reporter, the actions pass one
  * backed by @actions/core, tests pass a recording one. Steps never import either directly.
@@ -51,8 +53,8 @@ export function recordingReporter(): RecordedReporter {
 /** Console reporter for the CLI: human lines on stderr so stdout stays machine-readable. */
 export function consoleReporter(options: { quiet?: boolean; stream?: NodeJS.WritableStream } = {}): Reporter {
   const out = options.stream ?? process.stderr;
-  const secrets: string[] = [];
-  const mask = (s: string) => secrets.reduce((acc, secret) => (secret ? acc.split(secret).join("***") : acc), s);
+  // The one masking path (core/mask.ts): registered secrets and token-looking strings.
+  const mask = maskSecrets;
   const where = (a?: Annotation) =>
     a?.file ? ` (${a.file}${a.startLine ? `:${a.startLine}` : ""}${a.startColumn ? `:${a.startColumn}` : ""})` : "";
   return {
@@ -63,8 +65,6 @@ export function consoleReporter(options: { quiet?: boolean; stream?: NodeJS.Writ
     error: (m, a) => out.write(`error: ${mask(m)}${where(a)}\n`),
     summary: () => {},
     output: () => {},
-    secret: (v) => {
-      if (v) secrets.push(v);
-    },
+    secret: (v) => registerSecret(v),
   };
 }

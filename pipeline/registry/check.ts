@@ -1,5 +1,7 @@
-import { isAbsolute, relative, resolve } from "node:path";
-import { sha256File } from "../core/hash.js";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { sha256Hex } from "../core/hash.js";
+import { assertDirInside, readFileSafe, UnsafeFileError } from "../core/safe-file.js";
+import { artifactContentHash, MAX_ARTIFACT_BYTES } from "./identity.js";
 import type { ModelVersion, Registry } from "./schema.js";
 
 export type RegistryRule =
@@ -9,6 +11,10 @@ export type RegistryRule =
   | "artifact-path"
   | "artifact-missing"
   | "artifact-sha256"
+  | "artifact-not-regular"
+  | "content-sha256"
+  | "report-mismatch"
+  | "models-outside"
   | "versions-increasing"
   | "version-removed"
   | "version-rewritten";
@@ -36,6 +42,13 @@ export interface RegistryCheckOptions {
  */
 export async function checkRegistry(root: string, registry: Registry, options: RegistryCheckOptions = {}): Promise<RegistryCheckResult> {
   const problems: RegistryProblem[] = [];
+  try {
+    await assertDirInside(root, "models", "the models folder");
+  } catch (error) {
+    problems.push({ model: "*", rule: "models-outside", message: (error as Error).message });
+    // Nothing under models/ can be trusted to be this repository's.
+    return { ok: false, problems };
+  }
   for (const [model, entry] of Object.entries(registry.models)) {
     const production = entry.versions.filter((v) => v.tags.includes("production"));
     if (production.length > 1) {
@@ -74,18 +87,59 @@ export async function checkRegistry(root: string, registry: Registry, options: R
 async function checkArtifact(root: string, model: string, v: ModelVersion): Promise<RegistryProblem[]> {
   const abs = resolve(root, v.artifact.path);
   const rel = relative(resolve(root), abs);
+  const at = { model, version: v.version };
   if (isAbsolute(v.artifact.path) || rel.startsWith("..") || isAbsolute(rel)) {
-    return [{ model, version: v.version, rule: "artifact-path", message: `${model}@v${v.version}: artifact path "${v.artifact.path}" must be relative and inside the repository` }];
+    return [{ ...at, rule: "artifact-path", message: `${model}@v${v.version}: artifact path "${v.artifact.path}" must be relative and inside the repository` }];
   }
-  let actual: string;
+  // lstat before any read: a symlink could point outside the repository, a FIFO or /dev/zero would hang the reader.
+  let bytes: Buffer;
   try {
-    actual = await sha256File(abs);
+    bytes = await readFileSafe(abs, { inside: root, what: "artifact", maxBytes: MAX_ARTIFACT_BYTES });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return [{ model, version: v.version, rule: "artifact-missing", message: `${model}@v${v.version}: artifact ${v.artifact.path} ${code === "ENOENT" ? "does not exist" : `cannot be read (${code})`}` }];
+    if (error instanceof UnsafeFileError) {
+      if (error.problem === "missing") return [{ ...at, rule: "artifact-missing", message: `${model}@v${v.version}: artifact ${v.artifact.path} does not exist` }];
+      if (error.problem === "outside") return [{ ...at, rule: "artifact-path", message: `${model}@v${v.version}: artifact ${v.artifact.path} resolves outside the repository` }];
+      return [{ ...at, rule: "artifact-not-regular", message: `${model}@v${v.version}: artifact ${v.artifact.path} ${error.message.slice(error.message.indexOf(": ") + 2).replace(/^artifact /, "")}` }];
+    }
+    const code = (error as NodeJS.ErrnoException).code ?? ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+    return [{ ...at, rule: "artifact-missing", message: `${model}@v${v.version}: artifact ${v.artifact.path} cannot be read (${code ?? (error as Error).message})` }];
   }
+  const actual = sha256Hex(bytes);
   if (actual !== v.artifact.sha256) {
-    return [{ model, version: v.version, rule: "artifact-sha256", message: `${model}@v${v.version}: artifact ${v.artifact.path} has sha256 ${actual}, the registry records ${v.artifact.sha256}` }];
+    return [{ ...at, rule: "artifact-sha256", message: `${model}@v${v.version}: artifact ${v.artifact.path} has sha256 ${actual}, the registry records ${v.artifact.sha256}` }];
+  }
+  const problems: RegistryProblem[] = [];
+  if (v.content_sha256 !== undefined) {
+    const content = artifactContentHash(bytes);
+    if (content !== v.content_sha256) {
+      problems.push({ ...at, rule: "content-sha256", message: `${model}@v${v.version}: artifact ${v.artifact.path} has content hash ${content ?? "(not a model artifact)"}, the registry records ${v.content_sha256}` });
+    }
+  }
+  problems.push(...(await checkReportBinding(root, model, v)));
+  return problems;
+}
+
+/**
+ * A validation report published beside an artifact must be about that artifact: a folder left by an
+ * earlier, killed promotion must not lend its report to another model.
+ */
+async function checkReportBinding(root: string, model: string, v: ModelVersion): Promise<RegistryProblem[]> {
+  const file = join(resolve(root, v.artifact.path), "..", "validation-report.json");
+  let bytes: Buffer;
+  try {
+    bytes = await readFileSafe(file, { inside: root, what: "validation report", maxBytes: MAX_ARTIFACT_BYTES });
+  } catch (error) {
+    if (error instanceof UnsafeFileError && error.problem === "missing") return [];
+    return [{ model, version: v.version, rule: "report-mismatch", message: `${model}@v${v.version}: ${relative(root, file)}: ${(error as Error).message.slice((error as Error).message.indexOf(": ") + 2)}` }];
+  }
+  let named: unknown;
+  try {
+    named = (JSON.parse(bytes.toString("utf8")) as { challenger?: { sha256?: unknown } } | null)?.challenger?.sha256;
+  } catch {
+    named = undefined;
+  }
+  if (named !== v.artifact.sha256) {
+    return [{ model, version: v.version, rule: "report-mismatch", message: `${model}@v${v.version}: ${relative(root, file)} is not the report of this artifact (it names sha256 ${typeof named === "string" ? named : "nothing"}, the artifact is ${v.artifact.sha256})` }];
   }
   return [];
 }

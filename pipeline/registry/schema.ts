@@ -26,6 +26,11 @@ export const ModelVersionSchema = z
     version: z.number().int().positive(),
     created_at: z.string().datetime({ offset: true }),
     artifact: z.object({ path: z.string().min(1), sha256 }).strict(),
+    /**
+     * Model identity (modelContentHash over what predicts, not lineage or times). Optional: versions
+     * registered before it existed (the committed v1) get it computed from their artifact on the fly.
+     */
+    content_sha256: sha256.optional(),
     data: z.object({ path: z.string(), sha256, rows: z.number().int().nonnegative() }).strict(),
     config_sha256: sha256,
     git_sha: z.string().nullable(),

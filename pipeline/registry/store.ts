@@ -1,8 +1,9 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseDocument, stringify } from "yaml";
+import { stringify } from "yaml";
 import { writeFileAtomic } from "../core/atomic.js";
 import { InputError } from "../core/errors.js";
+import { assertDirInside, readFileSafe, UnsafeFileError } from "../core/safe-file.js";
+import { parseYamlStrict } from "../core/yaml.js";
 import { formatZodError } from "../config/load.js";
 import { UsageError } from "../core/errors.js";
 import { REGISTRY_SCHEMA_VERSION, RegistrySchema, type Deployment, type ModelVersion, type Registry, type Tag } from "./schema.js";
@@ -18,31 +19,37 @@ export function emptyRegistry(): Registry {
  * Parses registry YAML text. `file` names the source in errors (a path, or `REF:models/registry.yaml`
  * when the text came from `git show`), so a reviewer knows which side of a PR is broken.
  */
-export function parseRegistry(text: string, file: string = REGISTRY_FILE): Registry {
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
-    throw new InputError(`${file}${pos ? `:${pos.line}:${pos.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`);
+export function parseRegistry(text: string | Uint8Array, file: string = REGISTRY_FILE): Registry {
+  const raw: unknown = parseYamlStrict(text, file, InputError);
+  // An empty or comment-only file is not an empty registry: a registry that lost its content must
+  // not let the next promotion start again at v1 over the committed models. Only a missing file is.
+  if (raw === null || raw === undefined) {
+    throw new InputError(`${file}: the registry is empty (no "version" and "models"); restore it (git checkout ${REGISTRY_FILE}) or delete the file to start an empty registry`);
   }
-  const raw: unknown = doc.toJS();
-  // An empty file is an empty registry, like a missing one.
-  if (raw === null || raw === undefined) return emptyRegistry();
   const result = RegistrySchema.safeParse(raw);
   if (!result.success) throw new InputError(formatZodError(result.error, raw, file).replace(": invalid configuration", ": invalid registry"));
   return result.data;
 }
 
-/** Reads `models/registry.yaml` under root; a missing file is an empty registry (nothing promoted yet). */
+/** Largest registry file read (a registry of thousands of versions is a few MB). */
+export const MAX_REGISTRY_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Reads `models/registry.yaml` under root; a missing file is an empty registry (nothing promoted
+ * yet). The file must be a regular file inside the repository (not a symlink, FIFO or device).
+ */
 export async function readRegistry(root: string): Promise<Registry> {
-  let text: string;
+  const path = join(root, REGISTRY_FILE);
+  let bytes: Buffer;
   try {
-    text = await readFile(join(root, REGISTRY_FILE), "utf8");
+    await assertDirInside(root, "models", "the models folder");
+    bytes = await readFileSafe(path, { what: "registry", maxBytes: MAX_REGISTRY_BYTES, inside: root });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return emptyRegistry();
-    throw new InputError(`${REGISTRY_FILE}: cannot read registry (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    if (error instanceof UnsafeFileError && error.problem === "missing") return emptyRegistry();
+    if (error instanceof UnsafeFileError) throw new InputError(error.message.replace(path, REGISTRY_FILE));
+    throw error;
   }
-  return parseRegistry(text, REGISTRY_FILE);
+  return parseRegistry(bytes, REGISTRY_FILE);
 }
 
 /**
@@ -68,6 +75,7 @@ function canonicalVersion(v: ModelVersion): ModelVersion {
     version: v.version,
     created_at: v.created_at,
     artifact: { path: v.artifact.path, sha256: v.artifact.sha256 },
+    ...(v.content_sha256 !== undefined ? { content_sha256: v.content_sha256 } : {}),
     data: { path: v.data.path, sha256: v.data.sha256, rows: v.data.rows },
     config_sha256: v.config_sha256,
     git_sha: v.git_sha,
@@ -95,6 +103,7 @@ export function serializeRegistry(registry: Registry): string {
 export async function writeRegistry(root: string, registry: Registry): Promise<void> {
   const parsed = RegistrySchema.safeParse(registry);
   if (!parsed.success) throw new InputError(formatZodError(parsed.error, registry, REGISTRY_FILE).replace(": invalid configuration", ": refusing to write an invalid registry"));
+  await assertDirInside(root, "models", "the models folder");
   await writeFileAtomic(join(root, REGISTRY_FILE), serializeRegistry(parsed.data));
 }
 

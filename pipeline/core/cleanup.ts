@@ -1,0 +1,58 @@
+/**
+ * Cleanup on SIGINT and SIGTERM: temporary files, staging folders and git worktrees registered
+ * here are removed before the process exits with 128 + the signal's number, the shell convention.
+ * Cleanups are synchronous (rmSync, spawnSync): a signal handler must finish before the process
+ * ends, and an awaited promise might never resolve. SIGKILL cannot be caught; for that, later runs
+ * prune what a killed run left (see promote/propose.ts and promote/stage.ts).
+ */
+type Cleanup = () => void;
+
+const cleanups = new Map<number, Cleanup>();
+let nextId = 1;
+let installed = false;
+
+const SIGNALS: Record<"SIGINT" | "SIGTERM", number> = { SIGINT: 2, SIGTERM: 15 };
+
+function runAll(): void {
+  // Newest first: a worktree is removed before the temporary folder that holds it.
+  for (const id of [...cleanups.keys()].sort((a, b) => b - a)) {
+    const fn = cleanups.get(id)!;
+    cleanups.delete(id);
+    try {
+      fn();
+    } catch {
+      // Best effort: one failed cleanup must not stop the others.
+    }
+  }
+}
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  for (const [signal, number] of Object.entries(SIGNALS)) {
+    process.on(signal, () => {
+      runAll();
+      process.exit(128 + number);
+    });
+  }
+}
+
+/** Registers a synchronous cleanup to run if the process is interrupted; returns the function that unregisters it. */
+export function onInterrupt(fn: Cleanup): () => void {
+  install();
+  const id = nextId++;
+  cleanups.set(id, fn);
+  return () => void cleanups.delete(id);
+}
+
+/** Runs `body` with `cleanup` registered for signals, and always runs `cleanup` (awaited) when the body ends. */
+export async function withCleanup<T>(syncCleanup: Cleanup, body: () => Promise<T>, asyncCleanup?: () => Promise<void>): Promise<T> {
+  const off = onInterrupt(syncCleanup);
+  try {
+    return await body();
+  } finally {
+    off();
+    if (asyncCleanup) await asyncCleanup();
+    else syncCleanup();
+  }
+}
