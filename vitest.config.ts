@@ -6,5 +6,12 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",
+    coverage: {
+      provider: "v8",
+      include: ["pipeline/**/*.ts", "cli/**/*.ts", "actions/**/*.ts"],
+      exclude: ["actions/*/dist/**"],
+      reporter: ["text-summary", "json-summary", "html"],
+      reportsDirectory: "coverage",
+    },
   },
 });

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { relative } from "node:path";
 import { loadConfig } from "../../pipeline/config/load.js";
+import { UsageError } from "../../pipeline/core/errors.js";
 import { selectBestCandidate } from "../../pipeline/train/select-best.js";
 import { action } from "../run-command.js";
 
@@ -11,11 +12,16 @@ export function register(program: Command): void {
     .description("List the training candidates of the config (--json: a JSON array for a workflow matrix)")
     .option("--config <file>", "pipeline config", "config/pipeline.yaml")
     .option("--json", "print a JSON array of names")
+    .option("--only <names>", "comma-separated subset (empty: all); an unknown name is an error")
     .action(
-      action(async (ctx, opts: { config: string; json?: boolean }) => {
+      action(async (ctx, opts: { config: string; json?: boolean; only?: string }) => {
         const { config } = await loadConfig(opts.config, ctx.root);
-        const names = config.training.candidates.map((c) => c.name);
-        process.stdout.write(opts.json ? JSON.stringify(names) + "\n" : config.training.candidates.map((c) => `${c.name}\t${c.algorithm}`).join("\n") + "\n");
+        const all = config.training.candidates.map((c) => c.name);
+        const wanted = (opts.only ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+        const unknown = wanted.filter((n) => !all.includes(n));
+        if (unknown.length) throw new UsageError(`--only: no candidate named ${unknown.map((n) => `"${n}"`).join(", ")} in ${opts.config} (known: ${all.join(", ")})`);
+        const names = wanted.length ? all.filter((n) => wanted.includes(n)) : all;
+        process.stdout.write(opts.json ? JSON.stringify(names) + "\n" : config.training.candidates.filter((c) => names.includes(c.name)).map((c) => `${c.name}\t${c.algorithm}`).join("\n") + "\n");
       }),
     );
   program
