@@ -67,22 +67,70 @@ describe("pipeline train", () => {
     expect(model.lineage.data_path).toBe("data/comfort.csv");
   });
 
-  it("pipeline predict serves the written model.json for JSON and CSV input", async () => {
+  it("pipeline predict goes through the input contract: imputed and unknown values are warned about, answers match the model", async () => {
     const records = [
       { ta: 35, tr: 35, rh: 80, vel: 0.1, clo: 0.5, met: 1.2, t_out: 33, season: "summer", building_type: "office", cooling_type: "naturally ventilated" },
-      { ta: "14", season: "Winter", building_type: "unknown type" },
+      // A numeric string, a differently cased category, an unknown category, optional features left out, an alias.
+      { temperatura_ar: "14", rh: 40, clo: 1, met: 1.2, season: "Winter", building_type: "unknown type", cooling_type: "air conditioned", thermal_sensation: -2 },
     ];
     await writeFile(join(dir, "records.json"), JSON.stringify(records));
     const r = await runCli(["predict", "--model", "out/all/model.json", "--input", "records.json"], { cwd: dir, env: { PIPELINE_QUIET: "1" } });
-    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
-    const expected = predict(await loadModel(join(dir, "out/all/model.json")), records);
-    expect(JSON.parse(r.stdout)).toEqual(expected);
-    const csv = await runCli(["predict", "--model", "out/all/model.json", "--input", "data/other.csv", "--out", "pred.json"], { cwd: dir, env: { PIPELINE_QUIET: "1" } });
-    expect({ code: csv.code, stderr: csv.stderr }).toEqual({ code: 0, stderr: "" });
-    expect(JSON.parse(await readFile(join(dir, "pred.json"), "utf8"))).toHaveLength(1500);
+    expect(r.code).toBe(0);
+    // The unknown category is no longer silent: it is named on stderr and in the answer.
+    expect(r.stderr).toMatch(/record 2: building_type: unknown category "unknown type" \(known: .*"office".*\); treated as missing and imputed with "/);
+    expect(r.stderr).toMatch(/record 2: temperatura_ar \(ta\): a number given as text \("14"\); read as 14/);
+    expect(r.stderr).not.toMatch(/record 1:/);
+    const answers = JSON.parse(r.stdout) as { label: string; probabilities: Record<string, number>; warnings: { field: string; kind: string }[] }[];
+    expect(answers[0]!.warnings).toEqual([]);
+    expect(answers[1]!.warnings.map((w) => `${w.field}:${w.kind}`)).toEqual(expect.arrayContaining(["building_type:unknown_category", "temperatura_ar:numeric_text"]));
+    // Imputing means the fitted fill value: the same answer as the raw transform gives with the canonical names.
+    const model = await loadModel(join(dir, "out/all/model.json"));
+    const canonical = [records[0]!, { ta: 14, rh: 40, clo: 1, met: 1.2, season: "winter", building_type: null, cooling_type: "air conditioned" }];
+    expect(answers.map((a) => ({ label: a.label, probabilities: a.probabilities }))).toEqual(predict(model, canonical));
+
     const bad = await runCli(["predict", "--model", "records.json", "--input", "records.json"], { cwd: dir });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/records\.json: expected a JSON object \(a model artifact\)/);
+  });
+
+  it("pipeline predict refuses a record without a required feature or with text in a number field (exit 2, field named, nothing written)", async () => {
+    await writeFile(join(dir, "empty.json"), JSON.stringify([{}]));
+    await writeFile(join(dir, "hot.json"), JSON.stringify([{ ta: "hot", rh: 40, clo: 1, met: 1.2, season: "winter", building_type: "office", cooling_type: "air conditioned" }]));
+    const [empty, hot] = await Promise.all([
+      runCli(["predict", "--model", "out/all/model.json", "--input", "empty.json", "--out", "empty-out.json"], { cwd: dir }),
+      runCli(["predict", "--model", "out/all/model.json", "--input", "hot.json", "--out", "hot-out.json"], { cwd: dir }),
+    ]);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/record 1: ta: required feature missing/);
+    expect(hot.code).toBe(2);
+    expect(hot.stderr).toMatch(/record 1: ta: expected a number, got the text "hot"/);
+    expect(await exists(join(dir, "empty-out.json"))).toBe(false);
+    expect(await exists(join(dir, "hot-out.json"))).toBe(false);
+  });
+
+  it("pipeline predict on a CSV needs no label column, applies aliases and writes per-row problems", async () => {
+    const text = await readFile(join(dir, "data/other.csv"), "utf8");
+    const lines = text.trimEnd().split("\n");
+    const header = lines[0]!.split(",");
+    const drop = header.indexOf("thermal_sensation");
+    const keep = (cells: string[]) => cells.filter((_, i) => i !== drop);
+    const renamed = keep(header).map((h) => (h === "ta" ? "air_temperature" : h));
+    const rows = lines.slice(1).map((l) => keep(l.split(",")));
+    const taAt = renamed.indexOf("air_temperature");
+    rows[2]![taAt] = "warm-ish";
+    await writeFile(join(dir, "nolabel.csv"), [renamed.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n");
+    const csv = await runCli(["predict", "--model", "out/all/model.json", "--input", "nolabel.csv", "--out", "pred.json"], { cwd: dir, env: { PIPELINE_QUIET: "1" } });
+    expect(csv.code).toBe(0);
+    expect(csv.stderr).toMatch(/air_temperature: wrong_type in 1 row \(first: row 3: air_temperature \(ta\): expected a number, got the text "warm-ish"\)/);
+    const out = JSON.parse(await readFile(join(dir, "pred.json"), "utf8")) as { row: number; label: string | null; errors?: { field: string; kind: string }[] }[];
+    expect(out).toHaveLength(1500);
+    expect(out[2]).toMatchObject({ row: 3, label: null, errors: [{ field: "air_temperature", kind: "wrong_type" }] });
+    // Every other row is predicted, as the table path predicts the original file.
+    const model = await loadModel(join(dir, "out/all/model.json"));
+    const reference = predict(model, rows.map((r) => Object.fromEntries(renamed.map((h, i) => [h === "air_temperature" ? "ta" : h, r[i] === "" ? null : r[i]!]))));
+    out.forEach((o, i) => {
+      if (i !== 2) expect(o.label).toBe(reference[i]!.label);
+    });
   });
 
   it("trains only the named candidate (by index or name), on --data when given", async () => {

@@ -437,6 +437,69 @@ export const NotificationsSchema = z
   })
   .strict();
 
+const inputPolicyAction = z.enum(["error", "impute"]);
+
+/**
+ * `serving`: the prediction service (`pipeline serve`, pipeline/serve/). Every field has a default,
+ * so the section can be left out. `input_policy` is written into each trained artifact (it is part
+ * of the model: what it answers); the rest is read by the server when it starts.
+ */
+export const ServingSchema = z
+  .object({
+    /** Unknown categories and out-of-range values: refuse the record (error) or treat the value as missing and warn (impute). */
+    input_policy: z
+      .object({
+        unknown_category: inputPolicyAction.default("impute"),
+        out_of_range: inputPolicyAction.default("impute"),
+        per_field: z.record(z.string(), z.object({ unknown_category: inputPolicyAction.optional(), out_of_range: inputPolicyAction.optional() }).strict()).default({}),
+      })
+      .strict()
+      .prefault({}),
+    /** Used when neither --port nor PORT is given. */
+    port: z.number().int().min(0).max(65535).default(8080),
+    host: z.string().min(1).default("0.0.0.0"),
+    /** Records per POST /predict/batch. */
+    max_batch: positiveInt.max(100_000).default(1000),
+    /** Largest request body accepted (413 above). */
+    body_limit_bytes: positiveInt.default(1_048_576),
+    /** On SIGTERM: how long in-flight requests may take before the process exits anyway. */
+    shutdown_timeout_seconds: z.number().positive().max(600).default(10),
+    log: z
+      .object({
+        level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+        /** Share of predictions written as a log line (1 = every one). */
+        prediction_sample_rate: share.default(1),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        /** Whether /predict and /predict/batch need an API key (any role). */
+        predict_requires_key: z.boolean().default(false),
+        /** Environment variable with keys: `role:key` entries separated by commas or newlines; a key may be given as sha256:<hex>. */
+        keys_env: z.string().min(1).default("PIPELINE_API_KEYS"),
+        /** A mounted file in the same format, one entry per line (# comments). */
+        keys_file: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
+    rate_limit: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Requests per window per API key (or per client address without a key). */
+        max: positiveInt.default(6000),
+        window_seconds: z.number().positive().max(3600).default(60),
+      })
+      .strict()
+      .prefault({}),
+    /** Trust X-Forwarded-For for the client address (behind Cloud Run's front end). */
+    trust_proxy: z.boolean().default(true),
+    /** Settings of the monitoring endpoints (validated by pipeline/serve/monitoring/config.ts). */
+    monitoring: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+export type ServingConfig = z.infer<typeof ServingSchema>;
+
 export const PipelineConfigSchema = z
   .object({
     version: z.literal(1),
@@ -450,6 +513,7 @@ export const PipelineConfigSchema = z
     promotion: PromotionSchema.prefault({}),
     environments: z.record(z.string(), EnvironmentSchema).default({}),
     notifications: NotificationsSchema.prefault({}),
+    serving: ServingSchema.prefault({}),
   })
   .strict();
 

@@ -7,10 +7,36 @@ import { DataProfileSchema } from "../data/profile-schema.js";
  */
 export const ARTIFACT_SCHEMA_VERSION = 1;
 
+/**
+ * Input-contract fields (all optional, so artifacts written before them keep loading; see
+ * pipeline/model/input-contract.ts for the defaults): `aliases` are other names a request may use
+ * for the feature, `required` whether a record without it is refused, `range_source` whether
+ * `range` was configured (a validity range: the input policy applies) or observed in training.
+ */
+const contractFields = {
+  aliases: z.array(z.string().min(1)).optional(),
+  required: z.boolean().optional(),
+};
+
 export const FeatureSpecSchema = z.discriminatedUnion("type", [
-  z.object({ name: z.string(), type: z.literal("number"), range: z.tuple([z.number(), z.number()]).optional() }).strict(),
-  z.object({ name: z.string(), type: z.literal("category"), categories: z.array(z.string()) }).strict(),
+  z.object({ name: z.string(), type: z.literal("number"), range: z.tuple([z.number(), z.number()]).optional(), range_source: z.enum(["config", "training"]).optional(), ...contractFields }).strict(),
+  z.object({ name: z.string(), type: z.literal("category"), categories: z.array(z.string()), ...contractFields }).strict(),
 ]);
+
+/** What a non-error is done with: refuse the record, or impute the value (as missing) and warn. */
+export const InputPolicyActionSchema = z.enum(["error", "impute"]);
+export const InputPolicyRuleSchema = z
+  .object({ unknown_category: InputPolicyActionSchema.optional(), out_of_range: InputPolicyActionSchema.optional() })
+  .strict();
+/** Per-artifact policy for values the model cannot trust; per_field overrides the defaults. */
+export const InputPolicySchema = z
+  .object({
+    unknown_category: InputPolicyActionSchema.default("impute"),
+    out_of_range: InputPolicyActionSchema.default("impute"),
+    per_field: z.record(z.string(), InputPolicyRuleSchema).default({}),
+  })
+  .strict();
+export type InputPolicy = z.infer<typeof InputPolicySchema>;
 export type FeatureSpec = z.infer<typeof FeatureSpecSchema>;
 
 /**
@@ -73,6 +99,8 @@ export const ModelArtifactSchema = z
     classes: z.array(z.string()).min(2),
     features: z.array(FeatureSpecSchema).min(1),
     preprocessing: PreprocessingParamsSchema,
+    /** How the input contract treats unknown categories and out-of-range values (absent: impute and warn). */
+    input_policy: InputPolicySchema.optional(),
     model: z
       .object({
         algorithm: z.enum(["decision_tree", "random_forest"]),

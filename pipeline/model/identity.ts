@@ -7,8 +7,11 @@ import type { ModelArtifact } from "./artifact-schema.js";
  * the same content hash give the same prediction for every input, so they are "the same model"
  * whatever their file bytes. Keys are sorted so the hash does not depend on key order.
  */
-export function modelContentHash(model: Pick<ModelArtifact, "features" | "preprocessing" | "label" | "classes" | "model">): string {
+export function modelContentHash(model: Pick<ModelArtifact, "features" | "preprocessing" | "label" | "classes" | "model"> & Pick<Partial<ModelArtifact>, "input_policy">): string {
   const predictive = {
+    // The input policy decides which records are answered, so it is part of what predicts; an
+    // artifact without one hashes exactly as before the field existed.
+    ...(model.input_policy ? { input_policy: model.input_policy } : {}),
     features: model.features,
     preprocessing: model.preprocessing,
     label: model.label,

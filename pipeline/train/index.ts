@@ -11,6 +11,7 @@ import { profileTable } from "../data/profile.js";
 import { getColumn, takeRows, type Table } from "../data/table.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
 import { predictProbaTrees } from "../model/tree-eval.js";
+import { contractFeatures } from "../model/input-contract.js";
 import type { FeatureMatrix } from "../model/transform.js";
 import { fitForest } from "./forest.js";
 import { featureGroups, impurityByFeature, permutationImportance } from "./importance.js";
@@ -265,8 +266,10 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     task: "classification",
     label: { column: dataset.label.column, binning: { ...dataset.label.binning } },
     classes,
-    features: final.specs,
+    // The input contract travels with the model: aliases, required features, the input policy.
+    features: contractFeatures(final.specs, dataset.columns, referenceProfile),
     preprocessing: final.params,
+    input_policy: config.serving.input_policy,
     model: { algorithm: chosen.algorithm, params: { ...chosen.params }, trees },
     metrics: {
       accuracy: test.accuracy,

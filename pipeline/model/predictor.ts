@@ -1,0 +1,96 @@
+import type { ModelArtifact } from "./artifact-schema.js";
+import { checkRecord, inputContract, type CheckOptions, type CheckedRecord, type InputContract } from "./input-contract.js";
+
+/**
+ * A model compiled for serving: every tree of the forest packed into one set of typed arrays
+ * (node ids offset per tree, leaf probabilities pre-multiplied into one flat array), so predicting
+ * one record walks plain arrays with no per-tree lookup or allocation. Same rule as tree-eval.ts:
+ * go left when x <= threshold; a missing value (NaN) goes to `missing_left ? left : right`; summed
+ * leaf probabilities are divided by their sum.
+ */
+export interface CompiledPredictor {
+  contract: InputContract;
+  classes: string[];
+  /** Walks the forest for one encoded row; writes normalized class probabilities into `out`. */
+  predictRow(row: Float64Array, out: Float64Array): void;
+  /** Contract check + encoding + prediction of one raw record; `probabilities` is null when it has errors. */
+  predictRecord(raw: unknown, options?: CheckOptions): RecordPrediction;
+}
+
+export interface RecordPrediction {
+  checked: CheckedRecord;
+  /** Index into classes, -1 when the record has errors. */
+  classIndex: number;
+  probabilities: Float64Array | null;
+}
+
+const predictors = new WeakMap<ModelArtifact, CompiledPredictor>();
+
+export function compilePredictor(model: ModelArtifact): CompiledPredictor {
+  const cached = predictors.get(model);
+  if (cached) return cached;
+  const k = model.classes.length;
+  const trees = model.model.trees;
+  const total = trees.reduce((s, t) => s + t.feature.length, 0);
+  const feature = new Int32Array(total);
+  const threshold = new Float64Array(total);
+  const left = new Int32Array(total);
+  const right = new Int32Array(total);
+  const value = new Float64Array(total * k);
+  const missingLeft = new Uint8Array(total);
+  const roots = new Int32Array(trees.length);
+  let base = 0;
+  trees.forEach((t, ti) => {
+    roots[ti] = base;
+    for (let i = 0; i < t.feature.length; i++) {
+      const at = base + i;
+      feature[at] = t.feature[i]!;
+      threshold[at] = t.threshold[i]!;
+      left[at] = base + t.left[i]!;
+      right[at] = base + t.right[i]!;
+      missingLeft[at] = t.missing_left[i]!;
+      const v = t.value[i];
+      if (t.feature[i]! < 0 && v) for (let c = 0; c < k; c++) value[at * k + c] = v[c]!;
+    }
+    base += t.feature.length;
+  });
+  const nTrees = trees.length;
+
+  const predictRow = (row: Float64Array, out: Float64Array): void => {
+    out.fill(0);
+    for (let ti = 0; ti < nTrees; ti++) {
+      let node = roots[ti]!;
+      let f = feature[node]!;
+      while (f >= 0) {
+        const x = row[f]!;
+        node = x !== x ? (missingLeft[node] ? left[node]! : right[node]!) : x <= threshold[node]! ? left[node]! : right[node]!;
+        f = feature[node]!;
+      }
+      const o = node * k;
+      for (let c = 0; c < k; c++) out[c]! += value[o + c]!;
+    }
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += out[c]!;
+    if (sum > 0) for (let c = 0; c < k; c++) out[c]! /= sum;
+  };
+
+  const contract = inputContract(model);
+  // One scratch row per predictor: JavaScript runs one request handler at a time.
+  const scratch = new Float64Array(contract.width);
+  const predictor: CompiledPredictor = {
+    contract,
+    classes: model.classes,
+    predictRow,
+    predictRecord(raw, options) {
+      const checked = checkRecord(contract, raw, options, scratch);
+      if (!checked.ok) return { checked, classIndex: -1, probabilities: null };
+      const proba = new Float64Array(k);
+      predictRow(scratch, proba);
+      let best = 0;
+      for (let c = 1; c < k; c++) if (proba[c]! > proba[best]!) best = c;
+      return { checked, classIndex: best, probabilities: proba };
+    },
+  };
+  predictors.set(model, predictor);
+  return predictor;
+}
