@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/tree.ts              (from source; forest workers start through tsx)
  *   npm run build && node dist/bench/tree.js
- *   Options: --sizes 20000,100000,1000000  --no-mlcart  --no-forest  --trees 100  --python /usr/bin/python3
+ *   Options: --sizes 20000,100000,1000000  --no-mlcart  --no-forest  --no-tree  --no-sklearn  --jobs 2,1  --trees 100  --python /usr/bin/python3
  */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -16,6 +16,7 @@ import { predictProbaTrees } from "../pipeline/model/tree-eval.js";
 import { fitForest } from "../pipeline/train/forest.js";
 import { Random } from "../pipeline/core/random.js";
 import { fitTree, type TrainMatrix } from "../pipeline/train/tree.js";
+import { ASHRAE_FEATURES, findAshrae, loadAshrae, subset } from "./ashrae-data.js";
 
 const N_FEATURES = 8;
 const N_CLASSES = 3;
@@ -25,17 +26,23 @@ interface Args {
   sizes: number[];
   mlcart: boolean;
   forest: boolean;
+  tree: boolean;
+  sklearn: boolean;
+  jobs: number[];
   trees: number;
   python: string;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { sizes: [20_000, 100_000, 1_000_000], mlcart: true, forest: true, trees: 100, python: "/usr/bin/python3" };
+  const args: Args = { sizes: [20_000, 100_000, 1_000_000], mlcart: true, forest: true, tree: true, sklearn: true, jobs: [2, 1], trees: 100, python: "/usr/bin/python3" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--sizes") args.sizes = argv[++i].split(",").map(Number);
     else if (a === "--no-mlcart") args.mlcart = false;
     else if (a === "--no-forest") args.forest = false;
+    else if (a === "--no-tree") args.tree = false;
+    else if (a === "--no-sklearn") args.sklearn = false;
+    else if (a === "--jobs") args.jobs = argv[++i].split(",").map(Number);
     else if (a === "--trees") args.trees = Number(argv[++i]);
     else if (a === "--python") args.python = argv[++i];
     else throw new Error(`unknown option ${a}`);
@@ -203,85 +210,10 @@ async function benchTrees(args: Args): Promise<void> {
   }
 }
 
-/** Minimal CSV line splitter (double-quoted fields may hold commas). */
-function splitCsvLine(line: string): string[] {
-  if (!line.includes('"')) return line.split(",");
-  const out: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      out.push(cur);
-      cur = "";
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out;
-}
-
-const ASHRAE_FEATURES = ["ta", "tr", "rh", "vel", "clo", "met", "t_out"];
-
-/**
- * ASHRAE DB II: the 7 features, 3-class label from thermal_sensation (cool < -0.5 <= neutral <= 0.5 < warm),
- * test = buildings with building_id % 5 == 0 (grouped split). The installed scikit-learn's forest may not
- * take NaN, so missing values are imputed with training medians on both sides.
- */
-function loadAshrae(file: string): { d: Dataset; test: Uint8Array } {
-  const lines = zlib.gunzipSync(fs.readFileSync(file)).toString("utf8").split(/\r?\n/);
-  const header = splitCsvLine(lines[0]);
-  const col = (name: string) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new Error(`${file}: no column ${name}`);
-    return i;
-  };
-  const fIdx = ASHRAE_FEATURES.map(col);
-  const ts = col("thermal_sensation");
-  const building = col("building_id");
-  const cols: number[][] = ASHRAE_FEATURES.map(() => []);
-  const y: number[] = [];
-  const test: number[] = [];
-  const num = (s: string | undefined) => (s === undefined || s.trim() === "" ? Number.NaN : Number(s));
-  for (let i = 1; i < lines.length; i++) {
-    if (lines[i] === "") continue;
-    const cells = splitCsvLine(lines[i]);
-    const t = num(cells[ts]);
-    if (Number.isNaN(t)) continue;
-    y.push(t < -0.5 ? 0 : t <= 0.5 ? 1 : 2);
-    test.push(Number(cells[building]) % 5 === 0 ? 1 : 0);
-    fIdx.forEach((c, f) => cols[f].push(num(cells[c])));
-  }
-  const features = cols.map((c) => Float64Array.from(c));
-  for (const c of features) {
-    const present = c.filter((v, i) => !Number.isNaN(v) && test[i] === 0).sort();
-    const median = present.length ? present[present.length >> 1] : 0;
-    for (let i = 0; i < c.length; i++) if (Number.isNaN(c[i])) c[i] = median;
-  }
-  return { d: { X: { rows: y.length, features, names: ASHRAE_FEATURES }, y: Int32Array.from(y) }, test: Uint8Array.from(test) };
-}
-
-function subset(d: Dataset, mask: Uint8Array, want: number): Dataset {
-  const idx: number[] = [];
-  for (let i = 0; i < mask.length; i++) if (mask[i] === want) idx.push(i);
-  return {
-    X: { rows: idx.length, features: d.X.features.map((c) => Float64Array.from(idx, (i) => c[i])), names: d.X.names },
-    y: Int32Array.from(idx, (i) => d.y[i]),
-  };
-}
-
 async function benchForest(args: Args): Promise<void> {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const candidates = [path.join(here, "..", "..", "shared", "datasets"), path.join(here, "..", "..", "..", "shared", "datasets")].map((p) => path.join(p, "ashrae-db2-v2.1.0.csv.gz"));
-  const file = candidates.find((p) => fs.existsSync(p));
+  const { file, looked } = findAshrae(import.meta.url);
   if (!file) {
-    console.log(`\nForest: ASHRAE DB II not found (looked at ${candidates.join(", ")}); skipped`);
+    console.log(`\nForest: ASHRAE DB II not found (looked at ${looked.join(", ")}); skipped`);
     return;
   }
   const { d, test } = loadAshrae(file);
@@ -296,11 +228,12 @@ async function benchForest(args: Args): Promise<void> {
   console.log("side               | fit s   | vs sklearn n_jobs=2 | accuracy | macro-F1");
   const params = { ...treeParams, max_depth: maxDepth, n_trees: args.trees, max_features: "sqrt" as const, bootstrap: true, max_samples: 1 };
   const rowsOut: string[] = [];
-  const sk2 = runSklearn(args.python, ["forest", csv, String(maxDepth), String(args.trees), "2"]);
+  const none: SklearnResult = { fit_seconds: Number.NaN, test_accuracy: Number.NaN, test_macro_f1: Number.NaN, sklearn: "-" };
+  const sk2 = args.sklearn ? runSklearn(args.python, ["forest", csv, String(maxDepth), String(args.trees), "2"]) : none;
   const row = (name: string, seconds: number, accuracy: number, macroF1: number) =>
     `${name.padEnd(18)} | ${fmt(seconds).padStart(7)} | ${fmt(seconds / sk2.fit_seconds).padStart(18)}x | ${fmt(accuracy, 4).padStart(8)} | ${fmt(macroF1, 4)}`;
   // Alternate the sides so that a change in machine load does not favour one of them.
-  for (const nJobs of [2, 1]) {
+  for (const nJobs of args.jobs) {
     const t0 = performance.now();
     const trees = await fitForest(train.X, train.y, N_CLASSES, { ...params, n_jobs: nJobs }, { seed: 42 });
     const seconds = (performance.now() - t0) / 1000;
@@ -308,15 +241,17 @@ async function benchForest(args: Args): Promise<void> {
     rowsOut.push(row(`ours n_jobs=${nJobs}`, seconds, s.accuracy, s.macroF1));
     if (nJobs === 2) rowsOut.push(row("sklearn n_jobs=2", sk2.fit_seconds, sk2.test_accuracy, sk2.test_macro_f1));
   }
-  const sk1 = runSklearn(args.python, ["forest", csv, String(maxDepth), String(args.trees), "1"]);
-  rowsOut.push(row("sklearn n_jobs=1", sk1.fit_seconds, sk1.test_accuracy, sk1.test_macro_f1));
+  if (args.sklearn) {
+    const sk1 = runSklearn(args.python, ["forest", csv, String(maxDepth), String(args.trees), "1"]);
+    rowsOut.push(row("sklearn n_jobs=1", sk1.fit_seconds, sk1.test_accuracy, sk1.test_macro_f1));
+  }
   for (const r of rowsOut) console.log(r);
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   console.log(`node ${process.version}, ${os.availableParallelism()} cores; baseline ${args.python} (scikit-learn), files in ${os.tmpdir()}`);
-  await benchTrees(args);
+  if (args.tree) await benchTrees(args);
   if (args.forest) await benchForest(args);
 }
 

@@ -52,6 +52,9 @@ export interface TreeSample {
   count: Float64Array | null;
 }
 
+/** Nodes with at most this many (unique) rows are split by sorting instead of histograms (see TreeGrower.searchSmall). */
+const SMALL_NODE = 64;
+
 /** Threshold of a split that sends every present value left and only missing values right. */
 const ALL_PRESENT = Number.MAX_VALUE;
 
@@ -198,6 +201,7 @@ class TreeGrower {
   private readonly bestMiss: Float64Array;
   private readonly cand: Float64Array;
   private readonly cand2: Float64Array;
+  private readonly smallMiss: Float64Array;
   private readonly gatherPos: Int32Array;
   private readonly gatherVal: Float64Array;
   private readonly gatherSorted: Float64Array;
@@ -248,6 +252,7 @@ class TreeGrower {
     this.bestMiss = new Float64Array(S);
     this.cand = new Float64Array(S);
     this.cand2 = new Float64Array(S);
+    this.smallMiss = new Float64Array(S);
   }
 
   grow(): TreeJson {
@@ -272,14 +277,16 @@ class TreeGrower {
         continue;
       }
       this.resetBest();
+      const small = !this.fullHist && t.end - t.start <= SMALL_NODE;
       if (this.fullHist) this.searchAll(t.hist!, t.totals);
+      else if (small) this.searchSmall(t.start, t.end, t.totals);
       else this.searchSampled(t.start, t.end, t.totals);
       if (this.bestFeature < 0) {
         this.makeLeaf(t.id, t.totals);
         if (t.hist) this.pool.push(t.hist);
         continue;
       }
-      this.refine(t.start, t.end, t.totals);
+      if (!small) this.refine(t.start, t.end, t.totals);
       const f = this.bestFeature;
       const leftTotals = Float64Array.from(this.bestLeft);
       const rightTotals = new Float64Array(this.S);
@@ -479,6 +486,49 @@ class TreeGrower {
       if (this.scanFeature(h, 0, f, totals, lo, hi)) informative++;
       if (hi >= lo) h.fill(0, lo * S, (hi + 1) * S);
       h.fill(0, nb * S, (nb + 1) * S);
+      if (informative >= this.p.maxFeatures && this.bestFeature >= 0) return;
+    }
+  }
+
+  /**
+   * Exact search for small nodes (feature subsampling only): the node's values of each drawn feature are
+   * sorted and every cut between distinct values is scored, as scikit-learn's splitter does. Below
+   * SMALL_NODE rows this beats a histogram, whose cost is per bin rather than per row, and it needs no
+   * refinement. Features are drawn exactly as searchSampled draws them.
+   */
+  private searchSmall(start: number, end: number, totals: Float64Array): void {
+    const order = this.featureOrder;
+    const F = this.F;
+    const { idx, ny, nw, nc, K } = this;
+    const gv = this.gatherVal;
+    const gp = this.gatherPos;
+    const base = this.cand;
+    const miss = this.smallMiss;
+    let informative = 0;
+    for (let i = 0; i < F; i++) {
+      const j = i + this.rng.int(F - i);
+      const f = order[j];
+      order[j] = order[i];
+      order[i] = f;
+      const values = this.data.values[f];
+      miss.fill(0);
+      let m = 0;
+      for (let r = start; r < end; r++) {
+        const v = values[idx[r]];
+        if (v !== v) {
+          miss[ny[r]] += nw[r];
+          miss[K] += nc[r];
+        } else {
+          gp[m] = r;
+          gv[m++] = v;
+        }
+      }
+      const d = m > 0 ? this.groupByValue(m) : 0;
+      if (d + (miss[K] > 0 ? 1 : 0) >= 2) {
+        informative++;
+        base.fill(0);
+        this.sweep(f, base, miss, d, totals, true);
+      }
       if (informative >= this.p.maxFeatures && this.bestFeature >= 0) return;
     }
   }
@@ -725,7 +775,7 @@ class TreeGrower {
     if (this.groupAcc.length < m * S) this.groupAcc = new Float64Array(m * S * 2);
     const acc = this.groupAcc;
     let d = 0;
-    if (m <= 48) {
+    if (m <= 64) {
       for (let j = 1; j < m; j++) {
         const v = gv[j];
         const p = gp[j];
@@ -828,10 +878,13 @@ class TreeGrower {
         r++;
       }
     }
-    idx.set(tIdx.subarray(0, r), l);
-    ny.set(tY.subarray(0, r), l);
-    nc.set(tC.subarray(0, r), l);
-    if (separateWeight) nw.set(tW.subarray(0, r), l);
+    // Plain loops: subarray() allocates a view per call, which costs more than the copy on small nodes.
+    for (let j = 0; j < r; j++) {
+      idx[l + j] = tIdx[j];
+      ny[l + j] = tY[j];
+      nc[l + j] = tC[j];
+    }
+    if (separateWeight) for (let j = 0; j < r; j++) nw[l + j] = tW[j];
     return l;
   }
 }
