@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import { GitClient } from "../../pipeline/promote/git.js";
 import { checkRegistry } from "../../pipeline/registry/check.js";
-import { formatMetric, formatTable, listModels, modelHistory, parseVersionRef, showVersion } from "../../pipeline/registry/query.js";
+import { formatMetric, formatTable, listModels, modelHistory, parseVersionRef, productionVersion, showVersion } from "../../pipeline/registry/query.js";
+import { loadConfig } from "../../pipeline/config/load.js";
+import { GateFailure } from "../../pipeline/core/errors.js";
 import { emptyRegistry, parseRegistry, readRegistry, REGISTRY_FILE } from "../../pipeline/registry/store.js";
 import { action } from "../run-command.js";
 
@@ -84,6 +86,21 @@ export function register(program: Command): void {
             : "not deployed\n",
         ];
         process.stdout.write(lines.join("\n"));
+      }),
+    );
+
+  registry
+    .command("production")
+    .description("The production version of the config's model (--github-output: model=… and version=… lines for $GITHUB_OUTPUT)")
+    .option("--config <file>", "pipeline config", "config/pipeline.yaml")
+    .option("--github-output", "print name=value lines")
+    .action(
+      action(async (ctx, flags: { config: string; githubOutput?: boolean }) => {
+        const { config } = await loadConfig(flags.config, ctx.root);
+        const name = config.model.name;
+        const prod = productionVersion(await readRegistry(ctx.root), name);
+        if (!prod) throw new GateFailure(`${REGISTRY_FILE}: ${name} has no production version: nothing to deploy`);
+        process.stdout.write(flags.githubOutput ? `model=${name}\nversion=${prod.version}\nsha256=${prod.artifact.sha256}\n` : `${name}@v${prod.version}\n`);
       }),
     );
 
