@@ -10,6 +10,7 @@ import { register as registerRegistry } from "./commands/registry.js";
 import { register as registerRollback } from "./commands/rollback.js";
 import { register as registerRun } from "./commands/run.js";
 import { register as registerCandidates } from "./commands/candidates.js";
+import { register as registerNotify } from "./commands/notify.js";
 import { register as registerTrainDecision } from "./commands/train-decision.js";
 
 const program = new Command("pipeline")
@@ -20,7 +21,7 @@ const program = new Command("pipeline")
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerTrainDecision]) {
+for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision]) {
   register(program);
 }
 

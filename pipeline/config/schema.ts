@@ -429,8 +429,15 @@ export const NotificationsSchema = z
       .object({
         /** Name of the environment variable / secret that holds the webhook URL (never the URL itself). */
         webhook_env: z.string().default("SLACK_WEBHOOK_URL"),
-        on: z.array(z.enum(["success", "failure", "rollback"])).default(["success", "failure", "rollback"]),
+        /** Which results are posted; the console fallback (no webhook) prints every one. */
+        on: z.array(z.enum(["success", "failure", "rollback", "nothing_to_promote"])).default(["success", "failure", "rollback"]),
+        /** Slack mention put before failures and rollbacks, e.g. "<!here>" or "<!subteam^S0123>". */
         mention_on_failure: z.string().optional(),
+        /** Attempts in all on 429, 5xx and network errors (the first included). */
+        max_attempts: z.number().int().min(1).max(10).default(4),
+        /** The longest wait between attempts; a longer Retry-After gives up (a late message is a warning). */
+        max_wait_seconds: z.number().positive().max(600).default(60),
+        timeout_seconds: z.number().positive().max(120).default(10),
       })
       .strict()
       .optional(),
