@@ -3,6 +3,9 @@ import { histogramCounts, presentValues } from "../data/profile.js";
 import type { CategoryProfile, DataProfile, NumericProfile } from "../data/profile-schema.js";
 import type { CategoryColumn, Table } from "../data/table.js";
 import type { DriftColumn, DriftReport } from "./report.js";
+import { normalizeCategory } from "../data/csv-values.js";
+import { groupSummaries } from "../data/profile-groups.js";
+import { calibrateColumn, calibrationContext, chiSquareQuantile, type CalibrationContext } from "./drift-calibration.js";
 import { chiSquareSurvival, ksPValue } from "./stats.js";
 import type { z } from "zod";
 
@@ -24,10 +27,25 @@ export function detectDrift(
   columns: string[],
   reference: DataProfile,
   config: DriftConfig,
-  options: { source: string; sorted?: Map<string, Float64Array> },
+  options: {
+    source: string;
+    sorted?: Map<string, Float64Array>;
+    /** Distinct groups (dataset.group) in the batch, or null when it has no group column. */
+    currentGroups?: number | null;
+    groupColumn?: string;
+    /** Dense group id per row of the batch (for design effects measured on the batch). */
+    currentGroupIds?: Int32Array;
+    /** Category columns matched case- and space-insensitively against the reference (spec.normalize). */
+    normalized?: Set<string>;
+  },
 ): DriftReport {
   const results: DriftColumn[] = [];
   const notes: string[] = [];
+  const ctx = calibrationContext(reference, options.currentGroups ?? null, options.groupColumn, config.calibration);
+  const perGroup =
+    ctx.method === "effective_n" && options.currentGroupIds && ctx.currentGroups !== null
+      ? groupSummaries(table, reference, { column: options.groupColumn ?? "group", ids: options.currentGroupIds, count: ctx.currentGroups }, { maxGroups: Number.MAX_SAFE_INTEGER, seed: 0 })
+      : null;
   for (const name of columns) {
     const ref = reference.columns[name];
     const column = table.columns.get(name);
@@ -41,7 +59,7 @@ export function detectDrift(
         notes.push(`"${name}" is categorical in the reference but ${column.kind} here`);
         continue;
       }
-      results.push(categoricalDrift(name, column, ref, config));
+      results.push(categoricalDrift(name, column, ref, config, ctx, options.normalized?.has(name) ?? false, perGroup?.columns[name]?.counts));
     } else {
       if (column.kind === "category") {
         notes.push(`"${name}" is numeric in the reference but categorical here`);
@@ -49,7 +67,7 @@ export function detectDrift(
       }
       let sorted = options.sorted?.get(name);
       if (!sorted) sorted = presentValues(column).sort();
-      results.push(numericDrift(name, sorted, ref, config));
+      results.push(numericDrift(name, sorted, ref, config, ctx, perGroup?.columns[name]?.counts));
     }
   }
   const compared = results.filter((r) => r.method !== "skipped").length;
@@ -65,6 +83,7 @@ export function detectDrift(
     ks_min_effect: config.ks_min_effect,
     chi2_min_effect: config.chi2_min_effect,
     reference_rows: reference.rows,
+    calibration: { method: ctx.method, description: ctx.description, quantile: ctx.quantile, current_groups: ctx.currentGroups, reference_groups: ctx.referenceGroups },
     columns: results,
     compared,
     drifted,
@@ -171,20 +190,39 @@ function countBelow(sorted: Float64Array, x: number, inclusive: boolean): number
   return lo;
 }
 
-function numericDrift(name: string, sorted: Float64Array, ref: NumericProfile, config: DriftConfig): DriftColumn {
+function numericDrift(name: string, sorted: Float64Array, ref: NumericProfile, config: DriftConfig, ctx: CalibrationContext, perGroup?: number[]): DriftColumn {
   const base = { column: name, kind: "number" as const, reference_count: ref.count, current_count: sorted.length };
   if (sorted.length === 0 || ref.count === 0 || ref.quantiles.length < 2) {
     return { ...base, method: "skipped", psi: null, statistic: null, p_value: null, effect: null, drifted: false, note: "no values on one side" };
   }
   const current = histogramCounts(sorted, ref.histogram.edges);
   const psiValue = psi(ref.histogram.counts, current);
+  const cal = calibrateColumn(ctx, name, ref.histogram.counts, sorted.length, ref.count, psi, perGroup);
   const d = ksDistance(sorted, ref.quantiles);
-  const p = ksPValue(d, sorted.length, ref.count);
-  const drifted = config.numeric_method === "psi" ? psiValue >= config.psi_threshold : p < config.alpha && d >= config.ks_min_effect;
-  return { ...base, method: config.numeric_method, psi: psiValue, statistic: d, p_value: p, effect: d, drifted };
+  const p = ksPValue(d, cal.currentEffective, cal.referenceEffective);
+  const effective = ctx.method === "none" ? {} : { effective_n: { current: cal.currentEffective, reference: cal.referenceEffective } };
+  if (config.numeric_method === "psi") {
+    const threshold = Math.max(config.psi_threshold, cal.psiThreshold ?? 0);
+    return { ...base, method: "psi", psi: psiValue, statistic: d, p_value: p, effect: d, drifted: psiValue >= threshold, threshold, calibrated_threshold: cal.psiThreshold, ...effective };
+  }
+  const critical = ksCritical(config.alpha, cal.currentEffective, cal.referenceEffective);
+  const threshold = Math.max(config.ks_min_effect, critical);
+  return { ...base, method: "ks", psi: psiValue, statistic: d, p_value: p, effect: d, drifted: p < config.alpha && d >= config.ks_min_effect, threshold, calibrated_threshold: critical, ...effective };
 }
 
-function categoricalDrift(name: string, column: CategoryColumn, ref: CategoryProfile, config: DriftConfig): DriftColumn {
+/** The KS distance at which the p-value reaches alpha, for the given (effective) sizes. */
+function ksCritical(alpha: number, n: number, m: number): number {
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (ksPValue(mid, n, m) > alpha) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+function categoricalDrift(name: string, column: CategoryColumn, ref: CategoryProfile, config: DriftConfig, ctx: CalibrationContext, normalized: boolean, perGroup?: number[]): DriftColumn {
   const perCode = new Float64Array(column.categories.length);
   let n = 0;
   for (let i = 0; i < column.codes.length; i++) {
@@ -194,9 +232,12 @@ function categoricalDrift(name: string, column: CategoryColumn, ref: CategoryPro
       n++;
     }
   }
+  // Categories keep their spelling in tables and profiles; matching follows the column's spec.
+  const refKey = new Map(Object.keys(ref.counts).map((k) => [normalized ? normalizeCategory(k) : k, k]));
   const observed = new Map<string, number>();
   column.categories.forEach((cat, code) => {
-    if (perCode[code]! > 0) observed.set(cat, (observed.get(cat) ?? 0) + perCode[code]!);
+    const key = refKey.get(normalized ? normalizeCategory(cat) : cat) ?? cat;
+    if (perCode[code]! > 0) observed.set(key, (observed.get(key) ?? 0) + perCode[code]!);
   });
   const names = [...new Set([...Object.keys(ref.counts), ...observed.keys()])];
   const base = { column: name, kind: "category" as const, reference_count: ref.count, current_count: n };
@@ -206,6 +247,10 @@ function categoricalDrift(name: string, column: CategoryColumn, ref: CategoryPro
   const expectedCounts = names.map((k) => ref.counts[k] ?? 0);
   const actualCounts = names.map((k) => observed.get(k) ?? 0);
   const psiValue = psi(expectedCounts, actualCounts);
+  // The group summaries hold the reference's categories in profile order; categories new in the
+  // batch come after them with no reference mass, which the bootstrap never draws (as it should).
+  const cal = calibrateColumn(ctx, name, expectedCounts.slice(0, Object.keys(ref.counts).length), n, ref.count, psi, perGroup);
+  const effective = ctx.method === "none" ? {} : { effective_n: { current: cal.currentEffective, reference: cal.referenceEffective } };
   // The reference is itself a sample, so the test is one of homogeneity (a 2×k table of reference
   // and current counts, expected counts from the pooled shares) rather than goodness of fit
   // against reference shares taken as exact: that would inflate χ² by about 1 + n/m and raise
@@ -223,10 +268,30 @@ function categoricalDrift(name: string, column: CategoryColumn, ref: CategoryPro
     chi2 += (expectedCounts[i]! - eRef) ** 2 / eRef + (actualCounts[i]! - eCur) ** 2 / eCur;
   }
   const df = k - 1;
-  const p = df > 0 ? chiSquareSurvival(chi2, df) : 1;
+  // χ² grows with the harmonic size n·m/(n+m); clustered rows count as their effective sizes.
+  const harmonic = (n * m) / total;
+  const nE = cal.currentEffective;
+  const mE = cal.referenceEffective;
+  const scale = (nE * mE) / (nE + mE) / harmonic;
+  const p = df > 0 ? chiSquareSurvival(chi2 * scale, df) : 1;
   // Cramér's V of the shift, sqrt(χ² / (n_eff (k−1))) with n_eff = n·m/(n+m) (as for KS): an
   // effect size that does not grow or shrink with either sample's size.
-  const v = df > 0 ? Math.sqrt(chi2 / (((n * m) / total) * df)) : 0;
-  const drifted = config.categorical_method === "psi" ? psiValue >= config.psi_threshold : p < config.alpha && v >= config.chi2_min_effect;
-  return { ...base, method: config.categorical_method, psi: psiValue, statistic: chi2, p_value: p, effect: v, drifted };
+  const v = df > 0 ? Math.sqrt(chi2 / (harmonic * df)) : 0;
+  if (config.categorical_method === "psi") {
+    const threshold = Math.max(config.psi_threshold, cal.psiThreshold ?? 0);
+    return { ...base, method: "psi", psi: psiValue, statistic: chi2, p_value: p, effect: v, drifted: psiValue >= threshold, threshold, calibrated_threshold: cal.psiThreshold, ...effective };
+  }
+  const critical = df > 0 ? chiSquareQuantile(1 - config.alpha, df) / scale : null;
+  return {
+    ...base,
+    method: "chi2",
+    psi: psiValue,
+    statistic: chi2,
+    p_value: p,
+    effect: v,
+    drifted: p < config.alpha && v >= config.chi2_min_effect,
+    threshold: critical,
+    calibrated_threshold: critical,
+    ...effective,
+  };
 }

@@ -3,7 +3,9 @@ import type { PipelineConfig } from "../config/schema.js";
 import type { Reporter } from "../core/reporter.js";
 import { readDataset } from "../data/csv.js";
 import { binLabel } from "../data/label.js";
-import { profileTable } from "../data/profile.js";
+import { profileWithGroups } from "../data/profile-groups.js";
+import type { Column } from "../data/table.js";
+import { groupIds } from "../train/split.js";
 import type { DataProfile } from "../data/profile-schema.js";
 import { detectDrift } from "./drift.js";
 import { renderDataReportMarkdown } from "./markdown.js";
@@ -75,7 +77,15 @@ export function checkDataset(read: DatasetRead, config: PipelineConfig, options:
 
   let drift: DriftReport;
   if (reference) {
-    drift = detectDrift(table, featureColumns, reference, config.drift, { source: options.referenceSource ?? "reference profile", sorted: quality.sorted });
+    const groupColumn = dataset.group ? table.columns.get(dataset.group) : undefined;
+    const normalized = new Set(Object.entries(dataset.columns).filter(([, spec]) => spec.type === "category" && spec.normalize).map(([name]) => name));
+    drift = detectDrift(table, featureColumns, reference, config.drift, {
+      source: options.referenceSource ?? "reference profile",
+      sorted: quality.sorted,
+      ...currentGroupsOf(groupColumn && !read.missingColumns.includes(dataset.group!) ? groupColumn : undefined, table.rowCount),
+      groupColumn: dataset.group,
+      normalized,
+    });
   } else {
     drift = {
       reference: options.referenceSource ?? null,
@@ -165,9 +175,15 @@ export function checkDataset(read: DatasetRead, config: PipelineConfig, options:
     drift,
   };
   const profile = options.profile
-    ? profileTable(table, featureColumns, { bins: config.drift.psi_bins, ...(label ? { label } : {}) })
+    ? profileWithGroups(table, featureColumns, { bins: config.drift.psi_bins, ...(label ? { label } : {}), group: dataset.group, maxGroups: config.drift.calibration.max_groups })
     : null;
   return { report, profile };
+}
+
+function currentGroupsOf(column: Column | undefined, rows: number): { currentGroups: number | null; currentGroupIds?: Int32Array } {
+  if (!column) return { currentGroups: null };
+  const { ids, count } = groupIds(column, rows);
+  return { currentGroups: count, currentGroupIds: ids };
 }
 
 function driftMessage(c: DriftReport["columns"][number]): string {

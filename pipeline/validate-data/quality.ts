@@ -2,6 +2,7 @@ import type { PipelineConfig } from "../config/schema.js";
 import { presentValues, quantileSorted } from "../data/profile.js";
 import type { CategoryColumn, Column, Table } from "../data/table.js";
 import type { ColumnSummary, Issue } from "./report.js";
+import { outlierShape, type OutlierShape } from "./outlier-shape.js";
 import { quantilesBySelection } from "./select.js";
 
 /**
@@ -267,28 +268,42 @@ export function checkQuality(table: Table, config: PipelineConfig, label: LabelB
       }
       summary.identifier = column.kind === "number" && !meaningful.has(name) && allDistinctIntegers(column.values, column.missing, s);
       if (column.kind === "number" && features.has(name) && present > 0) {
-        const counts = countOutliers(name, column.values, column.missing, s, validation.outliers.iqr_k, validation.outliers.z_threshold, options.sortColumns.has(name), sorted);
+        const o = validation.outliers;
+        const counts = countOutliers(name, column.values, column.missing, s, o.iqr_k, o.z_threshold, options.sortColumns.has(name), sorted, o.spike_share);
         summary.outliers_iqr = counts.iqr;
         summary.outliers_z = counts.z;
-        const chosen = validation.outliers.method === "iqr" ? counts.iqr : counts.z;
+        const shape = counts.shape;
+        summary.outliers = o.method === "iqr" ? shape.outliers : counts.z;
+        summary.outlier_tail = o.method === "iqr" ? shape.tail : null;
+        if (shape.spikes.length > 0) summary.spikes = shape.spikes.map((x) => ({ value: x.value, share: x.share }));
+        const chosen = summary.outliers;
         const share = chosen / present;
         outlierShares.push(share);
+        if (shape.spikes.length > 0) issues.push(spikeIssue(name, shape));
+        if (o.method === "iqr" && shape.tail > 0 && shape.tail / present > o.max_share / 5) {
+          issues.push({
+            check: "outliers",
+            column: name,
+            severity: "info",
+            message: `${name}: ${shape.tail} values (${pct(shape.tail / present)}) beyond the IQR fences continue the body without a gap: a tail or a second mode, not counted as outliers`,
+            value: shape.tail / present,
+            threshold: null,
+            recommendation: `nothing to fix if ${name} really has a second mode (another activity, a warmer climate); preprocessing.outliers caps it at training unless method is none`,
+          });
+        }
         if (chosen > 0) {
-          const over = share > validation.outliers.max_share;
-          const how = validation.outliers.method === "iqr" ? `outside the IQR fences (k = ${validation.outliers.iqr_k})` : `beyond |z| > ${validation.outliers.z_threshold}`;
+          const over = share > o.max_share;
+          const how = o.method === "iqr" ? `outside the IQR fences (k = ${o.iqr_k}${shape.spikes.length ? ", spikes left out of the quartiles" : ""}) and beyond a gap from the body` : `beyond |z| > ${o.z_threshold}`;
           issues.push({
             check: "outliers",
             column: name,
             severity: over ? "error" : "info",
-            message: `${name}: ${chosen} values (${pct(share)}) ${how}; IQR rule flags ${counts.iqr}, z-score rule ${counts.z}`,
+            message: `${name}: ${chosen} values (${pct(share)}) ${how}; plain IQR rule flags ${counts.iqr}, z-score rule ${counts.z}`,
             value: share,
-            threshold: validation.outliers.max_share,
-            recommendation: over
-              ? `check the sensor or unit of ${name}; then cap its outliers at the ${validation.outliers.method === "iqr" ? "IQR fences" : "z-score limits"} (preprocessing.outliers.action: cap)`
-              : `cap ${name} outliers (preprocessing.outliers.action: cap)`,
+            threshold: o.max_share,
+            recommendation: outlierRecommendation(name, shape, over, o.method),
           });
-        }
-      } else if (options.sortColumns.has(name) && column.kind === "number") {
+        }      } else if (options.sortColumns.has(name) && column.kind === "number") {
         sorted.set(name, presentValues(column).sort());
       }
     }
@@ -442,12 +457,15 @@ function countOutliers(
   zThreshold: number,
   sortFully: boolean,
   sortedOut: Map<string, Float64Array>,
-): { iqr: number; z: number } {
-  const copy = presentValues({ kind: "number", name, values, missing });
+  spikeShare: number,
+): { iqr: number; z: number; shape: OutlierShape } {
+  let copy = presentValues({ kind: "number", name, values, missing });
   let q1: number;
   let q3: number;
+  let isSorted = false;
   if (sortFully) {
     copy.sort();
+    isSorted = true;
     sortedOut.set(name, copy);
     q1 = quantileSorted(copy, 0.25);
     q3 = quantileSorted(copy, 0.75);
@@ -461,7 +479,7 @@ function countOutliers(
   const zHigh = s.mean + zThreshold * s.std;
   const useZ = Number.isFinite(s.std) && s.std > 0;
   // With IQR = 0 (most values equal) the fences collapse onto the median and every other value
-  // would be an "outlier"; the IQR rule is not applicable then and counts none.
+  // would be an "outlier"; the plain IQR rule is not applicable then and counts none.
   const useIqr = iqr > 0;
   let nIqr = 0;
   let nZ = 0;
@@ -471,5 +489,45 @@ function countOutliers(
     if (useIqr && (v < lowFence || v > highFence)) nIqr++;
     if (useZ && (v < zLow || v > zHigh)) nZ++;
   }
-  return { iqr: nIqr, z: nZ };
+  // The shape-aware rule needs the sorted values; it only changes anything when the plain rule
+  // flags values or collapses, so clean continuous columns skip the sort.
+  let shape: OutlierShape;
+  if (nIqr > 0 || !useIqr) {
+    if (!isSorted) copy = copy.sort();
+    shape = outlierShape(copy, k, spikeShare);
+  } else {
+    shape = { outliers: 0, tail: 0, spikes: [], outlyingSpikes: [], discrete: false, distinct: 0, low: lowFence, high: highFence, separated: 0 };
+  }
+  return { iqr: nIqr, z: nZ, shape };
+}
+
+function fmt(x: number): string {
+  return Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(6)));
+}
+
+function spikeIssue(name: string, shape: OutlierShape): Issue {
+  const list = shape.spikes.map((x) => `${fmt(x.value)} (${pct(x.share)})`).join(", ");
+  const outlying = shape.outlyingSpikes.length > 0;
+  const kind = shape.discrete ? `${name} takes few distinct values (${shape.distinct}; a coded or rounded scale)` : `value spike${shape.spikes.length > 1 ? "s" : ""} in ${name}`;
+  return {
+    check: "spikes",
+    column: name,
+    severity: outlying ? "warning" : "info",
+    message: `${kind}: ${list} of the values; the IQR fences are computed ${shape.discrete ? "from all values, with the spread at least the range of the spikes" : "without them"}`,
+    value: shape.spikes.reduce((a, x) => a + x.share, 0),
+    threshold: null,
+    recommendation: outlying
+      ? `${shape.outlyingSpikes.map((x) => fmt(x.value)).join(", ")} lies outside the fences: likely a placeholder, default or error code written instead of a missing value; map it to missing`
+      : shape.spikes.some((x) => x.value === 0)
+        ? `a spike at 0 is usually real (still air, nothing worn) or the instrument's floor; nothing to fix unless the instrument cannot read 0`
+        : `a spike is usually a coded scale, a rounding or a default of the survey form; nothing to fix if the values are real`,
+  };
+}
+
+function outlierRecommendation(name: string, shape: OutlierShape, over: boolean, method: "iqr" | "zscore"): string {
+  const cap = `cap them at the ${method === "iqr" ? "IQR fences" : "z-score limits"} (preprocessing.outliers.action: cap)`;
+  if (!over) return `cap ${name} outliers (preprocessing.outliers.action: cap)`;
+  if (shape.outlyingSpikes.length > 0) return `${name} has a repeated value outside the fences (${shape.outlyingSpikes.map((x) => fmt(x.value)).join(", ")}): likely a placeholder or error code; map it to missing, then ${cap}`;
+  if (shape.separated > 0) return `the outlying values of ${name} form a separate cluster beyond a gap: likely a unit or scale error (e.g. °F among °C, or a sensor fault) in part of the data; fix the source, then ${cap}`;
+  return `check the sensor or unit of ${name}; then ${cap}`;
 }

@@ -18,6 +18,7 @@ export const IssueSchema = z
       "all_missing",
       "duplicates",
       "outliers",
+      "spikes",
       "imbalance",
       "constant",
       "score",
@@ -51,6 +52,12 @@ export const ColumnSummarySchema = z
     std: z.number().nullable(),
     outliers_iqr: z.number().int().nonnegative().nullable(),
     outliers_z: z.number().int().nonnegative().nullable(),
+    /** The count that gates: the spike- and tail-aware IQR rule (outlier-shape.ts), or z-score. */
+    outliers: z.number().int().nonnegative().nullable().optional(),
+    /** Values beyond the fences that continue the body (a tail or second mode), not counted. */
+    outlier_tail: z.number().int().nonnegative().nullable().optional(),
+    /** Values that hold a large share of the column (spike_share). */
+    spikes: z.array(z.object({ value: z.number(), share: z.number() }).strict()).optional(),
     identifier: z.boolean(),
   })
   .strict();
@@ -70,6 +77,12 @@ export const DriftColumnSchema = z
     /** KS D, or Cramér's V for categories. */
     effect: z.number().nullable(),
     drifted: z.boolean(),
+    /** The threshold the verdict's statistic was held to: the larger of the fixed floor and the calibrated value. */
+    threshold: z.number().nullable().optional(),
+    /** Calibrated from the reference's own variability (PSI for psi, the critical KS D / χ² at alpha otherwise). */
+    calibrated_threshold: z.number().nullable().optional(),
+    /** Effective sample sizes used for the p-value (rows of one group are not independent). */
+    effective_n: z.object({ current: z.number(), reference: z.number() }).strict().optional(),
     note: z.string().optional(),
   })
   .strict();
@@ -88,6 +101,17 @@ export const DriftReportSchema = z
     ks_min_effect: z.number(),
     chi2_min_effect: z.number(),
     reference_rows: z.number().int().nonnegative().nullable(),
+    /** How the per-column thresholds were calibrated (see drift-calibration.ts). */
+    calibration: z
+      .object({
+        method: z.enum(["group_bootstrap", "effective_n", "none"]),
+        description: z.string(),
+        quantile: z.number(),
+        current_groups: z.number().int().nonnegative().nullable(),
+        reference_groups: z.number().int().nonnegative().nullable(),
+      })
+      .strict()
+      .optional(),
     columns: z.array(DriftColumnSchema),
     compared: z.number().int().nonnegative(),
     drifted: z.number().int().nonnegative(),
