@@ -7,7 +7,7 @@ import { InputError, UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/reporter.js";
 import { readDataset } from "../data/csv.js";
 import { binLabel } from "../data/label.js";
-import { profileTable } from "../data/profile.js";
+import { profileWithGroups } from "../data/profile-groups.js";
 import { getColumn, takeRows, type Table } from "../data/table.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
 import { predictProbaTrees } from "../model/tree-eval.js";
@@ -254,9 +254,12 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   });
 
   const trainTable = takeRows(table, trainRows);
-  const referenceProfile = profileTable(trainTable, dataset.features, {
+  // With per-group summaries, so validate-data can calibrate drift by group (issue 11).
+  const referenceProfile = profileWithGroups(trainTable, dataset.features, {
     bins: config.drift.psi_bins,
     label: { codes: Int32Array.from(trainRows, (r) => labels[r]!), classes },
+    group: dataset.group,
+    maxGroups: config.drift.calibration.max_groups,
   });
   const dataPath = input.dataPath ?? dataset.path;
   const chosenCv = cv[best]!;
