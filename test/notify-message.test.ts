@@ -175,6 +175,31 @@ describe("where the content comes from", () => {
     expect(deployFacts({ status: "succeeded" }).status).toBe("success");
   });
 
+  it("reads pipeline/deploy's DeployResult: outcome, model, serviceUrl and top-level canary steps", () => {
+    const facts = deployFacts({
+      environment: "production",
+      outcome: "rolled_back",
+      reason: "canary at 10%: 5xx share 4.00% > 1.00%",
+      model: { name: "thermal-comfort", version: 4, contentSha256: "c".repeat(64) },
+      revision: "tc-00004-new",
+      serviceUrl: "https://tc.run.app",
+      tagUrl: "https://v4---tc.run.app",
+      steps: [{ percent: 10, judgement: { passed: false, reason: "5xx share 4.00% > 1.00%", checks: [] }, heldSeconds: 60 }],
+    });
+    expect(facts).toEqual({
+      status: "rollback",
+      environment: "production",
+      model: "thermal-comfort",
+      version: 4,
+      revision: "tc-00004-new",
+      serviceUrl: "https://tc.run.app",
+      reason: "canary at 10%: 5xx share 4.00% > 1.00%",
+      canary: { passed: false, steps: [10], failed_at: 10, reason: "5xx share 4.00% > 1.00%" },
+    });
+    expect(deployFacts({ outcome: "deployed" }).status).toBe("success");
+    expect(deployFacts({ outcome: "failed" }).status).toBe("failure");
+  });
+
   it("builds the input from flags, environment, registry and deploy result; a failure with a rollback result is a rollback", async () => {
     const { config } = await loadConfig("config/pipeline.yaml", PROJECT_ROOT);
     const dir = await mkdtemp(join(tmpdir(), "notify-"));

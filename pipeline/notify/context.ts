@@ -47,6 +47,8 @@ export const DeployResultSchema = z
   .object({
     status: z.string().optional(),
     result: z.string().optional(),
+    /** pipeline/deploy's DeployResult: deployed, preview, rolled_back or failed. */
+    outcome: z.string().optional(),
     environment: z.string().optional(),
     model: z.union([z.string(), z.object({ name: z.string().optional(), version: z.number().optional() }).loose()]).optional(),
     version: z.number().optional(),
@@ -60,6 +62,8 @@ export const DeployResultSchema = z
     error: z.union([z.string(), z.object({ message: z.string() }).loose()]).optional(),
     rolled_back: z.boolean().optional(),
     rolledBack: z.boolean().optional(),
+    /** pipeline/deploy's canary steps: { percent, judgement: { passed, reason } }. */
+    steps: z.array(z.object({ percent: z.number(), judgement: z.object({ passed: z.boolean(), reason: z.string().optional() }).loose().optional(), passed: z.boolean().optional(), reason: z.string().optional() }).loose()).optional(),
     canary: z
       .object({
         passed: z.boolean().optional(),
@@ -87,9 +91,9 @@ export interface DeployFacts {
 }
 
 export function deployFacts(result: DeployResult): DeployFacts {
-  const raw = (result.status ?? result.result ?? "").toLowerCase();
+  const raw = (result.outcome ?? result.status ?? result.result ?? "").toLowerCase();
   const rolledBack = result.rolled_back ?? result.rolledBack ?? false;
-  const status: NotificationStatus | undefined = rolledBack || /roll/.test(raw) ? "rollback" : /^(succeeded|success|ok|passed|deployed)$/.test(raw) ? "success" : /fail|error/.test(raw) ? "failure" : undefined;
+  const status: NotificationStatus | undefined = rolledBack || /roll/.test(raw) ? "rollback" : /^(succeeded|success|ok|passed|deployed|preview)$/.test(raw) ? "success" : /fail|error/.test(raw) ? "failure" : undefined;
   const facts: DeployFacts = { status };
   facts.environment = result.environment;
   if (typeof result.model === "string") facts.model = result.model;
@@ -101,7 +105,8 @@ export function deployFacts(result: DeployResult): DeployFacts {
   facts.revision = result.revision ?? result.revision_name ?? result.revisionName;
   facts.serviceUrl = result.service_url ?? result.serviceUrl ?? result.url;
   facts.reason = result.reason ?? (typeof result.error === "string" ? result.error : result.error?.message);
-  const c = result.canary;
+  // pipeline/deploy writes its steps at the top level; other producers nest them under `canary`.
+  const c: DeployResult["canary"] = result.canary ?? (result.steps?.length ? { steps: result.steps.map((s) => ({ percent: s.percent, passed: s.judgement?.passed ?? s.passed, reason: s.judgement?.reason ?? s.reason })) } : undefined);
   if (c) {
     const steps = (c.steps ?? []).map((s) => (typeof s === "number" ? s : s.percent));
     const failedStep = (c.steps ?? []).find((s): s is { percent: number; passed?: boolean; reason?: string } => typeof s !== "number" && s.passed === false);
