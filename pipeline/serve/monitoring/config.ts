@@ -1,4 +1,7 @@
+import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { formatZodError } from "../../config/load.js";
+import { ConfigError } from "../../core/errors.js";
 
 const positiveInt = z.number().int().positive();
 
@@ -81,3 +84,17 @@ export const MonitoringConfigSchema = z
 
 export type MonitoringConfig = z.infer<typeof MonitoringConfigSchema>;
 export type MonitoringConfigInput = z.input<typeof MonitoringConfigSchema>;
+
+/**
+ * Validates the config's `serving.monitoring` section (the pipeline schema keeps it open and leaves
+ * it to this module). Problems name the full key path, e.g. `serving.monitoring.drift.min_rows`;
+ * a relative `log.path` resolves against `root` (the repository root).
+ */
+export function parseMonitoringConfig(raw: unknown, options: { file?: string; root?: string } = {}): MonitoringConfig {
+  const wrapped = { serving: { monitoring: raw ?? {} } };
+  const result = z.object({ serving: z.object({ monitoring: MonitoringConfigSchema }) }).safeParse(wrapped);
+  if (!result.success) throw new ConfigError(formatZodError(result.error, wrapped, options.file ?? "<config>"));
+  const config = result.data.serving.monitoring;
+  if (config.log && options.root && !isAbsolute(config.log.path)) config.log.path = resolve(options.root, config.log.path);
+  return config;
+}

@@ -7,7 +7,7 @@ import type { ModelArtifact } from "../../model/artifact-schema.js";
 import { labelScores } from "../../train/metrics.js";
 import { detectDrift } from "../../validate-data/drift.js";
 import type { DriftColumn } from "../../validate-data/report.js";
-import { MonitoringConfigSchema, type MonitoringConfig, type MonitoringConfigInput } from "./config.js";
+import { parseMonitoringConfig, type MonitoringConfig, type MonitoringConfigInput } from "./config.js";
 import { createJsonlLog, type JsonlLog } from "./jsonl-log.js";
 
 export type DriftConfig = z.infer<typeof DriftSchema>;
@@ -143,7 +143,10 @@ export interface MonitorOptions {
   model: Pick<ModelArtifact, "classes" | "features" | "reference_profile">;
   /** The config's `drift` section: the same methods and thresholds validate-data uses (default: its defaults). */
   drift?: z.input<typeof DriftSchema>;
-  config?: MonitoringConfigInput;
+  /** The config's `serving.monitoring` section (validated here: a bad one is a ConfigError naming the key). */
+  config?: MonitoringConfigInput | Record<string, unknown>;
+  /** Where a relative `log.path` resolves (the repository root; default: the working directory). */
+  root?: string;
   /** Where the reference came from, for the drift report (default "model reference_profile"). */
   referenceSource?: string;
   now?: () => number;
@@ -208,7 +211,7 @@ interface CategoryWindow {
  * is computed when asked for, and drift is cached until a new prediction arrives.
  */
 export function createMonitor(options: MonitorOptions): Monitor {
-  const config = MonitoringConfigSchema.parse(options.config ?? {});
+  const config = parseMonitoringConfig(options.config ?? {}, options.root ? { root: options.root } : {});
   const driftConfig = DriftSchema.parse(options.drift ?? {});
   const now = options.now ?? Date.now;
   const classes = [...options.model.classes];
