@@ -1,0 +1,30 @@
+import * as core from "@actions/core";
+import { optionalInput, runAction } from "../shared/core-reporter.js";
+import { loadConfig } from "../../pipeline/config/load.js";
+import { UsageError } from "../../pipeline/core/errors.js";
+import { buildImage } from "../../pipeline/image/build.js";
+import { buildLineage } from "../../pipeline/image/lineage.js";
+import { storageFromEnv } from "../../pipeline/image/tools.js";
+
+await runAction(async (reporter) => {
+  const root = process.env.GITHUB_WORKSPACE ?? process.cwd();
+  const { config } = await loadConfig(optionalInput("config") ?? "config/pipeline.yaml", root);
+  const engine = optionalInput("engine") ?? "auto";
+  if (engine !== "auto" && engine !== "docker" && engine !== "buildah") throw new UsageError(`engine: expected auto, docker or buildah, got "${engine}"`);
+  const tags = (optionalInput("tags") ?? "").split(/[\n,]/).map((t) => t.trim()).filter(Boolean);
+  // The step reports image, digest, tags and engine outputs and the summary itself.
+  await buildImage({
+    root,
+    model: optionalInput("model") ?? "production",
+    modelName: config.model.name,
+    tags,
+    push: core.getBooleanInput("push"),
+    baseImage: optionalInput("base-image"),
+    builderImage: optionalInput("builder-image"),
+    engine,
+    lineage: await buildLineage(root),
+    storage: storageFromEnv(),
+    reporter,
+  });
+  return 0;
+});
