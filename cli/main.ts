@@ -12,6 +12,8 @@ import { register as registerRun } from "./commands/run.js";
 import { register as registerCandidates } from "./commands/candidates.js";
 import { register as registerNotify } from "./commands/notify.js";
 import { register as registerTrainDecision } from "./commands/train-decision.js";
+import { register as registerBuildImage } from "./commands/build-image.js";
+import { register as registerBaseImage } from "./commands/base-image.js";
 
 const program = new Command("pipeline")
   .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
@@ -21,7 +23,7 @@ const program = new Command("pipeline")
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision]) {
+for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision, registerBuildImage, registerBaseImage]) {
   register(program);
 }
 
