@@ -5,7 +5,7 @@ import { promote } from "../pipeline/promote/index.js";
 import { GitClient } from "../pipeline/promote/git.js";
 import { makeTestRepo, TEST_GIT_ENV } from "./helpers/git.js";
 import { startPrism, startScriptedServer, type PrismMock } from "./helpers/github-mock.js";
-import { testConfig, validationReport, writeModelDir } from "./helpers/registry-fixtures.js";
+import { boundValidationReport, testConfig, writeModelDir } from "./helpers/registry-fixtures.js";
 import { join } from "node:path";
 
 interface Seen {
@@ -94,7 +94,7 @@ describe("GitHub API contract (requests validated by Prism against @octokit/open
       root: repo.work,
       config: testConfig(),
       modelPath: modelDir,
-      validationReport: validationReport(),
+      validationReport: await boundValidationReport(modelDir, testConfig()),
       reporter,
       git: new GitClient(repo.work),
       github: gitHubClient(instrumented(prism.url, seen), { owner: "octo-org", repo: "comfort" }),

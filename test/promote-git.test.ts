@@ -13,7 +13,7 @@ import { parseRegistry, readRegistry } from "../pipeline/registry/store.js";
 import { runCli } from "./helpers/cli.js";
 import { git, makeTestRepo, remoteFile } from "./helpers/git.js";
 import { startScriptedServer } from "./helpers/github-mock.js";
-import { dataReport, testConfig, validationReport, writeModelDir } from "./helpers/registry-fixtures.js";
+import { boundValidationReport, dataReport, testConfig, writeModelDir } from "./helpers/registry-fixtures.js";
 
 const writeJson = async (value: unknown) => {
   const file = join(await mkdtemp(join(tmpdir(), "report-")), "model-validation.json");
@@ -39,7 +39,8 @@ function fakeGitHub(open: PullRequestRef | null = null) {
 
 async function promoteIn(work: string, seed: number, github: GitHubClient | null = null, extra: { dataReport?: object } = {}) {
   const reporter = recordingReporter();
-  const result = await promote({ root: work, config: testConfig(), modelPath: await modelDir(seed), validationReport: validationReport(), reporter, git: new GitClient(work), github, openPr: true, ...extra });
+  const dir = await modelDir(seed);
+  const result = await promote({ root: work, config: testConfig(), modelPath: dir, validationReport: await boundValidationReport(dir, testConfig()), reporter, git: new GitClient(work), github, openPr: true, ...extra });
   return { result, reporter };
 }
 
@@ -155,8 +156,10 @@ describe("promotion with real git (bare remote)", () => {
     try {
       const secret = "ghs_verysecretdefaulttoken";
       const env = { GITHUB_API_URL: server.url, MY_TOKEN: secret, MY_TOKEN_KIND: "github_token", PROMOTION_TOKEN: "", GH_TOKEN: "", GITHUB_TOKEN: "" };
-      const r = await runCli(["promote", "--model", await modelDir(1), "--open-pr", "--repo", "octo/comfort", "--token-env", "MY_TOKEN", "--validation-report", await writeJson(validationReport())], { cwd: repo.work, env });
-      expect(r.code).toBe(0);
+      const dir = await modelDir(1);
+      const report = await writeJson(await boundValidationReport(dir, { file: "config/pipeline.yaml", root: repo.work }));
+      const r = await runCli(["promote", "--model", dir, "--open-pr", "--repo", "octo/comfort", "--token-env", "MY_TOKEN", "--validation-report", report], { cwd: repo.work, env });
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain("PR #42 created: https://github.test/o/r/pull/42");
       expect(r.stderr).toMatch(/warning: Opening the promotion PR with the default GITHUB_TOKEN/);
       expect(r.stdout + r.stderr).not.toContain(secret);
@@ -172,10 +175,10 @@ describe("promotion with real git (bare remote)", () => {
     const env = { PROMOTION_TOKEN: "", GH_TOKEN: "", GITHUB_TOKEN: "", GIT_AUTHOR_NAME: "" };
     const a = await repo.clone("cli-a");
     const b = await repo.clone("cli-b");
-    const ok = await runCli(["promote", "--model", await modelDir(1), "--open-pr"], { cwd: a, env });
+    const ok = await runCli(["promote", "--model", await modelDir(1), "--open-pr", "--unvalidated"], { cwd: a, env });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/thermal-comfort v1 → models\/thermal-comfort\/v1; branch promote\/thermal-comfort-v1/);
-    const racing = await runCli(["promote", "--model", await modelDir(2), "--open-pr"], { cwd: b, env });
+    const racing = await runCli(["promote", "--model", await modelDir(2), "--open-pr", "--unvalidated"], { cwd: b, env });
     expect(racing.code).toBe(1);
     expect(racing.stderr).toMatch(/git rejected the push .*another promotion landed/);
     const rb = await runCli(["rollback", "thermal-comfort", "--to", "x1"], { cwd: a, env });

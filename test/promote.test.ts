@@ -19,7 +19,7 @@ import { ValidationReportViewSchema } from "../pipeline/promote/source.js";
 import { ModelValidationReportSchema } from "../pipeline/validate-model/report.js";
 import { MetricsReportSchema } from "../pipeline/train/report.js";
 import { DriftReportSchema } from "../pipeline/validate-data/report.js";
-import { dataReport, modelArtifact, testConfig, validationReport, writeModelDir } from "./helpers/registry-fixtures.js";
+import { boundValidationReport, dataReport, modelArtifact, testConfig, validationReport, writeModelDir } from "./helpers/registry-fixtures.js";
 
 const tmp = (p = "promote-test-") => mkdtemp(join(tmpdir(), p));
 const clock = () => new Date("2026-11-21T12:00:00.000Z");
@@ -27,7 +27,7 @@ const clock = () => new Date("2026-11-21T12:00:00.000Z");
 async function promoteInto(root: string, seed: number, extra: Partial<Parameters<typeof promote>[0]> = {}) {
   const modelDir = await writeModelDir(join(await tmp("train-out-"), "out"), { seed });
   const reporter = recordingReporter();
-  const result = await promote({ root, config: testConfig(), modelPath: modelDir, validationReport: validationReport(), reporter, openPr: false, clock, ...extra });
+  const result = await promote({ root, config: testConfig(), modelPath: modelDir, validationReport: await boundValidationReport(modelDir, testConfig()), reporter, openPr: false, clock, ...extra });
   return { result, reporter, modelDir };
 }
 
@@ -78,14 +78,17 @@ describe("promote (working tree)", () => {
     expect(card).toContain("| v2 | production v1 |");
   });
 
-  it("refuses to register the same artifact twice", async () => {
+  it("registers the same artifact twice never: nothing to promote, nothing written", async () => {
     const root = await tmp();
     const { modelDir } = await promoteInto(root, 1);
     await promoteInto(root, 2);
-    const error = await promote({ root, config: testConfig(), modelPath: modelDir, reporter: recordingReporter(), openPr: false }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(UsageError);
-    expect((error as Error).message).toMatch(/already registered as thermal-comfort@v1 \[validated, archived\]; nothing to promote \(to make it production again: pipeline rollback thermal-comfort --to v1\)/);
-    expect((await readRegistry(root)).models["thermal-comfort"]!.versions).toHaveLength(2);
+    const before = await readFile(join(root, "models/registry.yaml"));
+    const reporter = recordingReporter();
+    const result = await promote({ root, config: testConfig(), modelPath: modelDir, validationReport: await boundValidationReport(modelDir, testConfig()), reporter, openPr: false });
+    expect(result).toMatchObject({ changed: false, sameAs: 1, version: 1, files: [] });
+    expect(reporter.outputs.changed).toBe("false");
+    expect(reporter.infos.join("\n")).toMatch(/nothing to promote: this is the same model as thermal-comfort@v1 \[validated, archived\] \(identical artifact\); nothing was written \(to make it production again: pipeline rollback thermal-comfort --to v1\)/);
+    expect((await readFile(join(root, "models/registry.yaml"))).equals(before)).toBe(true);
   });
 
   it("refuses a model whose validation report failed, writing nothing", async () => {
@@ -108,12 +111,17 @@ describe("promote (working tree)", () => {
     await expect(promote({ root, config: testConfig(), modelPath: join(dir, "nope"), reporter: recordingReporter(), openPr: false })).rejects.toThrow(/no such model directory/);
   });
 
-  it("warns when promoting without a validation report", async () => {
+  it("without a validation report refuses, unless --unvalidated registers it untagged", async () => {
     const root = await tmp();
     const modelDir = await writeModelDir(join(await tmp(), "out"));
+    const refused = await promote({ root, config: testConfig(), modelPath: join(modelDir, "model.json"), reporter: recordingReporter(), openPr: false }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(GateFailure);
+    expect((refused as Error).message).toMatch(/no validate-model report/);
     const reporter = recordingReporter();
-    await promote({ root, config: testConfig(), modelPath: join(modelDir, "model.json"), reporter, openPr: false });
-    expect(reporter.warnings.join("\n")).toMatch(/no validate-model report/);
+    const result = await promote({ root, config: testConfig(), modelPath: join(modelDir, "model.json"), reporter, openPr: false, unvalidated: true });
+    expect(result).toMatchObject({ changed: true, validated: false, version: 1, replaced: null });
+    expect(reporter.warnings.join("\n")).toMatch(/untagged, never validated/);
+    expect((await readRegistry(root)).models["thermal-comfort"]!.versions[0]!.tags).toEqual([]);
   });
 });
 

@@ -22,15 +22,18 @@ export function register(program: Command): void {
       action(async (ctx, flags: { base?: string; json?: boolean }) => {
         const current = await readRegistry(ctx.root);
         let previous;
-        if (flags.base) {
-          const text = await new GitClient(ctx.root).show(flags.base, REGISTRY_FILE);
+        if (flags.base !== undefined) {
+          // Resolved to a commit first: an empty value is an error, and "--output=FILE" is a revision, never an option.
+          const git = new GitClient(ctx.root);
+          const commit = await git.resolveCommit(flags.base, "--base");
+          const text = await git.show(commit, REGISTRY_FILE);
           previous = text === null ? emptyRegistry() : parseRegistry(text, `${flags.base}:${REGISTRY_FILE}`);
         }
         const result = await checkRegistry(ctx.root, current, { previous });
         if (flags.json) json(result);
         if (result.ok) {
           const versions = Object.values(current.models).reduce((n, m) => n + m.versions.length, 0);
-          if (!flags.json) process.stdout.write(`${REGISTRY_FILE}: ok (${Object.keys(current.models).length} models, ${versions} versions${flags.base ? `, only grows from ${flags.base}` : ""})\n`);
+          if (!flags.json) process.stdout.write(`${REGISTRY_FILE}: ok (${Object.keys(current.models).length} models, ${versions} versions${flags.base !== undefined ? `, only grows from ${flags.base}` : ""})\n`);
           return 0;
         }
         for (const p of result.problems) ctx.reporter.error(`[${p.rule}] ${p.message}`, { file: REGISTRY_FILE, title: `registry: ${p.rule}` });

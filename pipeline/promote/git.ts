@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { GateFailure, InputError, PipelineError } from "../core/errors.js";
+import { GateFailure, InputError, PipelineError, UsageError } from "../core/errors.js";
 
 export interface GitResult {
   code: number;
@@ -67,18 +67,57 @@ export class GitClient {
     return (await this.git(["rev-parse", "--show-toplevel"])).trim();
   }
 
+  /** The repository's shared git directory (the same for every worktree), absolute. */
+  async commonDir(): Promise<string> {
+    return (await this.git(["rev-parse", "--path-format=absolute", "--git-common-dir"])).trim();
+  }
+
   async headSha(): Promise<string> {
     return (await this.git(["rev-parse", "HEAD"])).trim();
   }
 
   async remoteUrl(remote = "origin"): Promise<string | null> {
+    this.assertRemoteName(remote);
     const r = await this.run(["remote", "get-url", remote]);
     return r.code === 0 ? r.stdout.trim() : null;
   }
 
+  /**
+   * A branch name from a config, an input or the API, checked with `git check-ref-format --branch`
+   * before it goes anywhere near a git command line (a name starting with "-" would be an option).
+   */
+  async assertBranchName(name: string, what = "branch"): Promise<string> {
+    if (name === "") throw new UsageError(`${what}: an empty name is not a branch`);
+    if (name.startsWith("-")) throw new UsageError(`${what} "${name}": a branch name cannot start with "-"`);
+    const r = await this.run(["check-ref-format", "--branch", name]);
+    if (r.code !== 0) throw new UsageError(`${what} "${name}": not a valid branch name (git check-ref-format)`);
+    return name;
+  }
+
+  /** A remote's name: letters, digits, ".", "_" and "-", not starting with "-". */
+  assertRemoteName(name: string): string {
+    if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/.test(name)) throw new UsageError(`remote "${name}": expected a git remote name like origin`);
+    return name;
+  }
+
+  /**
+   * Resolves a revision given by a user (`--base`) to a commit sha. Empty is an error (never "skip the
+   * comparison"); `--end-of-options` makes sure a value like `--output=FILE` is a revision, not an option.
+   */
+  async resolveCommit(ref: string, what = "ref"): Promise<string> {
+    if (ref.trim() === "") throw new UsageError(`${what}: empty; name a branch, tag or commit (e.g. origin/main)`);
+    if (ref.startsWith("-")) throw new UsageError(`${what} "${ref}": a git revision cannot start with "-"`);
+    const r = await this.run(["rev-parse", "--verify", "--quiet", "--end-of-options", `${ref}^{commit}`]);
+    const sha = r.stdout.trim();
+    if (r.code !== 0 || !/^[0-9a-f]{40,64}$/.test(sha)) throw new InputError(`${what} "${ref}": unknown revision (not a branch, tag or commit of this repository)`);
+    return sha;
+  }
+
   /** Fetches a branch into refs/remotes/<remote>/<branch>; false when the remote has no such branch. */
   async fetchBranch(branch: string, remote = "origin"): Promise<boolean> {
-    const r = await this.run(["fetch", "--no-tags", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`]);
+    await this.assertBranchName(branch);
+    this.assertRemoteName(remote);
+    const r = await this.run(["fetch", "--no-tags", "--end-of-options", remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`]);
     if (r.code === 0) return true;
     if (/couldn't find remote ref|not our ref|no such ref/i.test(r.stderr)) return false;
     throw new InputError(`git fetch ${remote} ${branch} failed: ${r.stderr.trim()}`);
@@ -86,7 +125,8 @@ export class GitClient {
 
   /** `git show REF:PATH`, or null when the path does not exist at that ref. */
   async show(ref: string, path: string): Promise<string | null> {
-    const r = await this.run(["show", `${ref}:${path}`]);
+    if (ref === "" || ref.startsWith("-")) throw new UsageError(`git show: "${ref}" is not a revision`);
+    const r = await this.run(["show", "--end-of-options", `${ref}:${path}`]);
     if (r.code === 0) return r.stdout;
     if (/does not exist in|exists on disk, but not in/i.test(r.stderr)) return null;
     if (/invalid object name|unknown revision|bad revision|not a valid object name/i.test(r.stderr)) throw new InputError(`git show ${ref}:${path}: unknown ref "${ref}"`);
@@ -95,13 +135,36 @@ export class GitClient {
 
   /** A separate checkout of `startPoint` on a new (or reset) local branch, leaving the caller's tree alone. */
   async addWorktree(path: string, branch: string, startPoint: string): Promise<GitClient> {
-    await this.git(["worktree", "add", "--force", "-B", branch, path, startPoint]);
+    await this.assertBranchName(branch);
+    await this.git(["worktree", "add", "--force", "-B", branch, path, await this.resolveCommit(startPoint, "start point")]);
     return this.at(path);
   }
 
+  /** A detached checkout of `startPoint` (the branch is chosen later, with checkoutBranch). */
+  async addDetachedWorktree(path: string, startPoint: string): Promise<GitClient> {
+    await this.git(["worktree", "add", "--force", "--detach", path, await this.resolveCommit(startPoint, "start point")]);
+    return this.at(path);
+  }
+
+  /** In a worktree: create or reset `branch` to HEAD and check it out. */
+  async checkoutBranch(branch: string): Promise<void> {
+    await this.assertBranchName(branch);
+    await this.git(["checkout", "-q", "-B", branch]);
+  }
+
   async removeWorktree(path: string): Promise<void> {
-    await this.run(["worktree", "remove", "--force", path]);
+    await this.run(["worktree", "remove", "--force", "--force", path]);
     await this.run(["worktree", "prune"]);
+  }
+
+  /** Paths of this repository's worktrees (the main one included). */
+  async worktrees(): Promise<string[]> {
+    const r = await this.run(["worktree", "list", "--porcelain"]);
+    if (r.code !== 0) return [];
+    return r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith("worktree "))
+      .map((l) => l.slice("worktree ".length));
   }
 
   async commit(paths: string[], message: string, author: GitAuthor): Promise<string> {
@@ -116,7 +179,9 @@ export class GitClient {
    * another promotion of the same version landed. That is reported, never overwritten.
    */
   async push(branch: string, remote = "origin"): Promise<void> {
-    const r = await this.run(["push", "--porcelain", remote, `refs/heads/${branch}:refs/heads/${branch}`]);
+    await this.assertBranchName(branch);
+    this.assertRemoteName(remote);
+    const r = await this.run(["push", "--porcelain", "--end-of-options", remote, `refs/heads/${branch}:refs/heads/${branch}`]);
     if (r.code === 0) return;
     const text = `${r.stdout}\n${r.stderr}`;
     if (/\[rejected\]|non-fast-forward|fetch first|\(stale info\)|already exists/i.test(text)) {

@@ -1,13 +1,18 @@
+import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { onInterrupt } from "../core/cleanup.js";
 import { UsageError } from "../core/errors.js";
+import { assertRegistryValid } from "../registry/check.js";
+import { withRegistryLock } from "../registry/lock.js";
 import type { Reporter } from "../core/reporter.js";
 import { emptyRegistry, parseRegistry, REGISTRY_FILE } from "../registry/store.js";
 import type { Registry } from "../registry/schema.js";
 import { authorFromEnv, GitClient } from "./git.js";
 import type { GitHubClient, PullRequestRef } from "./github.js";
-import { writeStaged, type StagedFile } from "./stage.js";
+import { processAlive, writeStaged, type StagedFile } from "./stage.js";
 
 export interface ProposedChange {
   files: StagedFile[];
@@ -30,8 +35,12 @@ export interface ProposeInput {
   headPrefix: string;
   labels: string[];
   reviewers: string[];
-  /** Builds the change from the registry at the start point (the base, or the open PR's head) and the base's registry. */
-  build(start: Registry, base: Registry): Promise<ProposedChange> | ProposedChange;
+  /**
+   * Builds the change from the registry at the start point (the base, or the open PR's head) and the
+   * base's registry; `tree` is a checkout of the start point (artifact files can be read there).
+   * Null: nothing to change (the model is registered already); nothing is committed or pushed.
+   */
+  build(start: Registry, base: Registry, tree: string): Promise<ProposedChange | null> | ProposedChange | null;
 }
 
 export interface ProposeResult {
@@ -54,11 +63,21 @@ async function registryAt(git: GitClient, ref: string): Promise<Registry> {
  * branch (a fast-forward) and the PR's title and body are updated: one PR per model, its review
  * history kept, and the version it proposed stays registered so no number is ever reused.
  */
-export async function proposeRegistryChange(input: ProposeInput): Promise<ProposeResult> {
-  const { git, github, reporter, base } = input;
-  const remote = input.remote ?? "origin";
+export async function proposeRegistryChange(input: ProposeInput): Promise<ProposeResult | null> {
+  const { git, github, reporter } = input;
+  const remote = git.assertRemoteName(input.remote ?? "origin");
+  const base = await git.assertBranchName(input.base, "promotion.github.base_branch");
   if (!(await git.isRepository())) throw new UsageError(`${input.root}: --open-pr needs a git repository with a remote "${remote}"`);
   if (!(await git.remoteUrl(remote))) throw new UsageError(`${input.root}: no git remote "${remote}" to push the branch to`);
+  // One proposal at a time per repository: worktrees and local branches are shared by all checkouts.
+  // The lock lives in the git directory, so the caller's checkout stays untouched.
+  const lockPath = join(await git.commonDir(), "pipeline-propose.lock");
+  return withRegistryLock(input.root, () => proposeLocked(input, remote, base), { lockPath });
+}
+
+async function proposeLocked(input: ProposeInput, remote: string, base: string): Promise<ProposeResult | null> {
+  const { git, github, reporter } = input;
+  await pruneStaleWorktrees(git, reporter);
   if (!(await git.fetchBranch(base, remote))) throw new UsageError(`the remote "${remote}" has no base branch "${base}"`);
   const baseRef = `refs/remotes/${remote}/${base}`;
 
@@ -70,17 +89,31 @@ export async function proposeRegistryChange(input: ProposeInput): Promise<Propos
   const startRef = existing ? `refs/remotes/${remote}/${existing.head}` : baseRef;
   const baseRegistry = await registryAt(git, baseRef);
   const startRegistry = existing ? await registryAt(git, startRef) : baseRegistry;
-  const change = await input.build(startRegistry, baseRegistry);
-  const branch = existing?.head ?? change.branch;
 
-  const dir = await mkdtemp(join(tmpdir(), "pipeline-propose-"));
+  // The worktree's folder carries our pid, so a later run can tell a killed run's worktree from a live one.
+  const dir = await mkdtemp(join(tmpdir(), `${WORKTREE_PREFIX}${process.pid}-`));
+  const cleanupNow = () => {
+    spawnSync("git", ["worktree", "remove", "--force", "--force", dir], { cwd: git.cwd, stdio: "ignore" });
+    rmSync(dir, { recursive: true, force: true });
+    spawnSync("git", ["worktree", "prune"], { cwd: git.cwd, stdio: "ignore" });
+  };
+  const off = onInterrupt(cleanupNow);
   let commit: string;
+  let change: ProposedChange | null;
+  let branch: string;
   try {
-    const tree = await git.addWorktree(dir, branch, startRef);
+    const tree = await git.addDetachedWorktree(dir, startRef);
+    // The start branch's registry must pass its own check before anything is built on it.
+    await assertRegistryValid(dir, startRegistry, `${startRef}:${REGISTRY_FILE}`);
+    change = await input.build(startRegistry, baseRegistry, dir);
+    if (!change) return null;
+    branch = existing?.head ?? change.branch;
+    await tree.checkoutBranch(branch);
     await writeStaged(dir, change.files, change.registry);
     commit = await tree.commit(["models"], change.commitMessage, authorFromEnv());
     await tree.push(branch, remote);
   } finally {
+    off();
     await git.removeWorktree(dir);
     await rm(dir, { recursive: true, force: true });
   }
@@ -103,4 +136,26 @@ export async function proposeRegistryChange(input: ProposeInput): Promise<Propos
   }
   await github.addLabels(pullRequest.number, input.labels);
   return { change, branch, commit, pullRequest };
+}
+
+/** Temporary worktrees of promotions and rollbacks: `<tmpdir>/pipeline-propose-<pid>-<random>`. */
+export const WORKTREE_PREFIX = "pipeline-propose-";
+
+/**
+ * Removes worktrees a killed promotion left behind (SIGKILL cannot be caught): ours by name, whose
+ * process no longer runs. Without this, the next promotion of the same version fails with "cannot
+ * force update the branch … checked out at …" until someone removes it by hand.
+ */
+export async function pruneStaleWorktrees(git: GitClient, reporter?: Reporter): Promise<string[]> {
+  const pruned: string[] = [];
+  for (const path of await git.worktrees()) {
+    const m = new RegExp(`^${WORKTREE_PREFIX}(\\d+)-`).exec(basename(path));
+    if (!m || processAlive(Number(m[1]))) continue;
+    await git.removeWorktree(path);
+    await rm(path, { recursive: true, force: true });
+    pruned.push(path);
+  }
+  await git.run(["worktree", "prune"]);
+  if (pruned.length) reporter?.info(`removed ${pruned.length} stale worktree(s) of killed runs: ${pruned.join(", ")}`);
+  return pruned;
 }

@@ -1,7 +1,9 @@
 import { UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/reporter.js";
 import type { PipelineConfig } from "../config/schema.js";
-import { readRegistry, writeRegistry } from "../registry/store.js";
+import { withRegistryLock } from "../registry/lock.js";
+import { readRegistry, REGISTRY_FILE, writeRegistry } from "../registry/store.js";
+import { assertRegistryValid } from "../registry/check.js";
 import type { ModelVersion, Registry } from "../registry/schema.js";
 import { GitClient } from "./git.js";
 import { DEFAULT_TOKEN_WARNING, type GitHubClient, type GitHubToken, type PullRequestRef } from "./github.js";
@@ -65,13 +67,17 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
     if (input.openPr && input.token.kind === "github_token") reporter.warning(DEFAULT_TOKEN_WARNING);
   }
   if (!input.openPr) {
-    const registry = await readRegistry(root);
-    const { target } = rollbackTarget(registry, name, input.to);
-    const moved = moveProduction(registry, name, target.version);
-    await writeRegistry(root, moved.registry);
-    reporter.info(`${name}: production moves ${moved.replaced ? `from v${moved.replaced} ` : ""}to v${target.version} (written to ${root}/models/registry.yaml)`);
-    reporter.output("version", String(target.version));
-    return { name, from: moved.replaced, to: target.version, branch: null, commit: null, pullRequest: null };
+    // One writer at a time: read, check and write the registry under its lock.
+    return withRegistryLock(root, async () => {
+      const registry = await readRegistry(root);
+      await assertRegistryValid(root, registry, REGISTRY_FILE);
+      const { target } = rollbackTarget(registry, name, input.to);
+      const moved = moveProduction(registry, name, target.version);
+      await writeRegistry(root, moved.registry);
+      reporter.info(`${name}: production moves ${moved.replaced ? `from v${moved.replaced} ` : ""}to v${target.version} (written to ${root}/models/registry.yaml)`);
+      reporter.output("version", String(target.version));
+      return { name, from: moved.replaced, to: target.version, branch: null, commit: null, pullRequest: null };
+    });
   }
   let picked: { from: number | null; to: number } | null = null;
   const result = await proposeRegistryChange({
@@ -102,7 +108,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackResult> {
     },
   });
   const p = picked as { from: number | null; to: number } | null;
-  if (!p) throw new Error("rollback plan was not built");
+  if (!p || !result) throw new Error("rollback plan was not built");
   reporter.output("version", String(p.to));
   reporter.output("branch", result.branch);
   if (result.pullRequest) {

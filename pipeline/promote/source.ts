@@ -1,7 +1,8 @@
-import { readFile, stat } from "node:fs/promises";
+import { lstat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
-import { InputError } from "../core/errors.js";
+import { GateFailure, InputError } from "../core/errors.js";
+import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
 import { formatZodError } from "../config/load.js";
 import { ModelArtifactSchema, type ModelArtifact } from "../model/artifact-schema.js";
 
@@ -61,16 +62,23 @@ export interface PromotionSource {
   extras: ExtraFile[];
   metricsJson: unknown;
   validation: ValidationReportView | null;
+  /** The validation report as read, for binding it to the artifact (bindValidationReport). */
+  validationRaw: unknown;
+  validationFile: string | null;
   /** Drift section of a validate-data report, when one was given. */
   dataDrift: unknown;
 }
 
-async function readOptional(path: string): Promise<Buffer | null> {
+/** Reports, metrics and artifacts are far below this. */
+export const MAX_SOURCE_BYTES = 256 * 1024 * 1024;
+
+/** A regular file (never a symlink, FIFO or device), capped in size; null when it does not exist. */
+async function readOptional(path: string, what = "file"): Promise<Buffer | null> {
   try {
-    return await readFile(path);
+    return await readFileSafe(path, { what, maxBytes: MAX_SOURCE_BYTES });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new InputError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    if (error instanceof UnsafeFileError && error.problem === "missing") return null;
+    throw error;
   }
 }
 
@@ -78,8 +86,19 @@ function parseJson(bytes: Buffer, file: string): unknown {
   try {
     return JSON.parse(bytes.toString("utf8"));
   } catch (error) {
-    throw new InputError(`${file}: invalid JSON (${(error as Error).message})`);
+    // Not the parser's message: it quotes the file's first bytes, which may be someone else's file.
+    throw new InputError(`${file}: invalid JSON (${jsonErrorPosition(error as Error, bytes)})`);
   }
+}
+
+/** Where JSON.parse failed, as line:column, without quoting the content. */
+export function jsonErrorPosition(error: Error, bytes: Buffer | string): string {
+  const m = /position (\d+)/.exec(error.message);
+  if (!m) return /Unexpected end/i.test(error.message) ? "unexpected end of input" : "not JSON";
+  const text = typeof bytes === "string" ? bytes : bytes.toString("utf8");
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split("\n").length;
+  return `syntax error at line ${line}, column ${Number(m[1]) - before.lastIndexOf("\n")}`;
 }
 
 /** `modelPath` is a training output directory or its model.json. */
@@ -94,10 +113,10 @@ async function readReport(root: string, report: string | object, label: string):
 
 export async function readPromotionSource(root: string, modelPath: string, validationReport?: string | object, dataReport?: string | object): Promise<PromotionSource> {
   let modelFile = resolve(root, modelPath);
-  const info = await stat(modelFile).catch(() => null);
+  const info = await lstat(modelFile).catch(() => null);
   if (!info) throw new InputError(`${modelPath}: no such model directory or model.json`);
   if (info.isDirectory()) modelFile = join(modelFile, "model.json");
-  const artifactBytes = await readOptional(modelFile);
+  const artifactBytes = await readOptional(modelFile, "model artifact");
   if (!artifactBytes) throw new InputError(`${modelFile}: model.json not found (train writes it with --out DIR)`);
   const raw = parseJson(artifactBytes, modelFile);
   const parsed = ModelArtifactSchema.safeParse(raw);
@@ -117,13 +136,17 @@ export async function readPromotionSource(root: string, modelPath: string, valid
   if (reportBytes) extras.push({ name: "report.md", bytes: reportBytes });
 
   let validation: ValidationReportView | null = null;
+  let validationRaw: unknown = null;
+  let validationFile: string | null = null;
   if (validationReport !== undefined) {
     const r = await readReport(root, validationReport, "validation report");
     extras.push({ name: "validation-report.json", bytes: r.bytes });
     if (r.markdown) extras.push({ name: "validation-report.md", bytes: r.markdown });
     const view = ValidationReportViewSchema.safeParse(r.raw);
-    if (!view.success) throw new InputError(formatZodError(view.error, r.raw, basename(r.file)).replace(": invalid configuration", ": not a validate-model report"));
+    if (!view.success) throw new GateFailure(formatZodError(view.error, r.raw, basename(r.file)).replace(": invalid configuration", ": not a validate-model report; refusing to promote"));
     validation = view.data;
+    validationRaw = r.raw;
+    validationFile = r.file;
   }
   let dataDrift: unknown = undefined;
   if (dataReport !== undefined) {
@@ -133,5 +156,5 @@ export async function readPromotionSource(root: string, modelPath: string, valid
     if (!view.success) throw new InputError(`${basename(r.file)}: not a validate-data report (expected a JSON object)`);
     dataDrift = view.data.drift;
   }
-  return { modelFile, artifact, artifactBytes, extras, metricsJson, validation, dataDrift };
+  return { modelFile, artifact, artifactBytes, extras, metricsJson, validation, validationRaw, validationFile, dataDrift };
 }

@@ -1,8 +1,14 @@
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { rmSync } from "node:fs";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeFileAtomic } from "../core/atomic.js";
 import { sha256Hex } from "../core/hash.js";
+import { onInterrupt } from "../core/cleanup.js";
+import { assertDirInside } from "../core/safe-file.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
+import { modelContentHash } from "../model/identity.js";
 import { writeRegistry } from "../registry/store.js";
 import type { ModelVersion, Registry, Tag } from "../registry/schema.js";
 
@@ -32,18 +38,20 @@ function parseTrainer(trainer: string): { name: string; version: string } {
 }
 
 /** The registry entry for an artifact about to become version `version`. */
-export function versionEntry(artifact: ModelArtifact, artifactBytes: Uint8Array, version: number, metrics: Record<string, number>, now: Date): ModelVersion {
+export function versionEntry(artifact: ModelArtifact, artifactBytes: Uint8Array, version: number, metrics: Record<string, number>, now: Date, options: { validated?: boolean } = {}): ModelVersion {
   const l = artifact.lineage;
   return {
     version,
     created_at: now.toISOString(),
     artifact: { path: `${versionDir(artifact.name, version)}/model.json`, sha256: sha256Hex(artifactBytes) },
+    content_sha256: modelContentHash(artifact),
     data: { path: l.data_path, sha256: l.data_sha256, rows: l.data_rows },
     config_sha256: l.config_sha256,
     git_sha: l.git_sha,
     trainer: { ...parseTrainer(l.trainer), seed: l.seed, candidate: l.candidate },
     metrics,
-    tags: ["validated"],
+    // Untagged when registered without a validation report: never validated, so never production.
+    tags: options.validated === false ? [] : ["validated"],
     deployments: [],
   };
 }
@@ -88,16 +96,64 @@ export interface StagedFile {
 }
 
 /**
- * Writes the version's files, then the registry, each atomically. The order is the crash-safety
- * argument: until the registry rename, the new folder is an unregistered orphan (harmless, and
- * overwritten by the next attempt); after it, every file the registry names is already complete.
+ * Writes the version's files, then the registry. The version folder is staged: its files go into a
+ * fresh temporary sibling (`models/<name>/.staging-v<N>-<pid>-<random>`), which is renamed to
+ * `v<N>` when complete, so the published folder holds exactly this promotion's files and nothing an
+ * earlier run left. The order is the crash-safety argument: until the registry rename, the new
+ * folder is unregistered (harmless: the next promotion, holding the lock, replaces it); after it,
+ * every file the registry names is complete. Call with the registry lock held.
  */
 export async function writeStaged(root: string, files: StagedFile[], registry: Registry): Promise<void> {
   const delay = slowIoDelay();
-  for (const file of files) {
-    if (delay) await sleep(delay);
-    await writeFileAtomic(join(root, file.path), file.bytes);
+  await assertDirInside(root, "models", "the models folder");
+  const dirs = [...new Set(files.map((f) => dirname(f.path)))];
+  if (dirs.length > 1) throw new Error(`writeStaged: files of one version expected, got folders ${dirs.join(", ")}`);
+  const dir = dirs[0];
+  if (dir !== undefined) {
+    if (!/^models\/[a-z0-9][a-z0-9-]*\/v[1-9][0-9]*$/.test(dir)) throw new Error(`writeStaged: ${dir} is not a version folder`);
+    const target = join(root, dir);
+    const parent = dirname(target);
+    await mkdir(parent, { recursive: true });
+    await assertDirInside(root, relative(root, parent), "the model's folder");
+    await pruneStaleStaging(parent);
+    const staging = join(parent, `.staging-${basename(target)}-${process.pid}-${randomBytes(4).toString("hex")}`);
+    await mkdir(staging);
+    const off = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
+    try {
+      for (const file of files) {
+        if (delay) await sleep(delay);
+        await writeFileAtomic(join(staging, basename(file.path)), file.bytes);
+      }
+      if (delay) await sleep(delay);
+      // A folder already at vN is not registered (the caller allocated N under the lock as the next
+      // version): it is what a killed promotion left, and must not lend its files to this one.
+      await rm(target, { recursive: true, force: true });
+      await rename(staging, target);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      throw error;
+    } finally {
+      off();
+    }
   }
   if (delay) await sleep(delay);
   await writeRegistry(root, registry);
+}
+
+/** Staging folders of processes that no longer run (killed with SIGKILL, which cannot be caught). */
+async function pruneStaleStaging(parent: string): Promise<void> {
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const m = /^\.staging-v\d+-(\d+)-[0-9a-f]+$/.exec(name);
+    if (m && !processAlive(Number(m[1]))) await rm(join(parent, name), { recursive: true, force: true });
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

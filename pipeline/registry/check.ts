@@ -2,6 +2,7 @@ import { isAbsolute, join, relative, resolve } from "node:path";
 import { sha256Hex } from "../core/hash.js";
 import { assertDirInside, readFileSafe, UnsafeFileError } from "../core/safe-file.js";
 import { artifactContentHash, MAX_ARTIFACT_BYTES } from "./identity.js";
+import { GateFailure } from "../core/errors.js";
 import type { ModelVersion, Registry } from "./schema.js";
 
 export type RegistryRule =
@@ -187,4 +188,14 @@ function changedFields(a: ModelVersion, b: ModelVersion): string[] {
   keys.delete("deployments");
   const rec = (x: ModelVersion) => x as unknown as Record<string, unknown>;
   return [...keys].filter((k) => JSON.stringify(rec(a)[k], Object.keys(flatKeys(rec(a)[k])).sort()) !== JSON.stringify(rec(b)[k], Object.keys(flatKeys(rec(b)[k])).sort()));
+}
+
+/** Promote and rollback refuse to write on top of a registry that already fails its own check. */
+export async function assertRegistryValid(root: string, registry: Registry, where: string): Promise<void> {
+  const check = await checkRegistry(root, registry);
+  if (!check.ok) {
+    throw new GateFailure(
+      `refusing to write: ${where} already fails \`pipeline registry check\`; fix it first:\n  ${check.problems.map((p) => `[${p.rule}] ${p.message}`).join("\n  ")}`,
+    );
+  }
 }

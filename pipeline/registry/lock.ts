@@ -1,5 +1,5 @@
 import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { PipelineError } from "../core/errors.js";
 
@@ -11,6 +11,11 @@ export interface RegistryLockOptions {
   waitMs?: number;
   /** A lock not refreshed for this long is stale (its holder died) and is taken over (ms). Default 10 s. */
   staleMs?: number;
+  /**
+   * Lock this path instead of `<root>/models/.registry.lock` (promotions by pull request lock in the
+   * git directory, so the caller's checkout is not touched).
+   */
+  lockPath?: string;
 }
 
 /** Another writer held the registry lock for longer than we were willing to wait, or we lost ours. */
@@ -31,10 +36,11 @@ export class RegistryLockError extends PipelineError {
 export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, options: RegistryLockOptions = {}): Promise<T> {
   const waitMs = options.waitMs ?? 120_000;
   const staleMs = Math.max(2_000, options.staleMs ?? 10_000);
-  const dir = join(root, "models");
-  await mkdir(dir, { recursive: true });
+  const lockPath = options.lockPath ?? join(root, REGISTRY_LOCK_DIR);
+  const label = options.lockPath ?? REGISTRY_LOCK_DIR;
+  await mkdir(dirname(lockPath), { recursive: true });
   // The lock targets a path that need not exist (the registry may not be written yet).
-  const target = join(dir, "registry.yaml");
+  const target = join(root, "models", "registry.yaml");
   let compromised: Error | undefined;
   const minTimeout = 25;
   const maxTimeout = 250;
@@ -42,7 +48,7 @@ export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, op
   try {
     release = await lockfile.lock(target, {
       realpath: false,
-      lockfilePath: join(root, REGISTRY_LOCK_DIR),
+      lockfilePath: lockPath,
       stale: staleMs,
       update: Math.floor(staleMs / 4),
       retries: { retries: Math.ceil(waitMs / maxTimeout) + 8, factor: 1.5, minTimeout, maxTimeout, randomize: true },
@@ -52,7 +58,7 @@ export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, op
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ELOCKED") {
-      throw new RegistryLockError(`${REGISTRY_LOCK_DIR}: another promotion, rollback or deployment is writing the registry; gave up after ${Math.round(waitMs / 1000)} s (if no such process runs, the lock goes stale after ${staleMs / 1000} s)`, { cause: error });
+      throw new RegistryLockError(`${label}: another promotion, rollback or deployment is writing the registry; gave up after ${Math.round(waitMs / 1000)} s (if no such process runs, the lock goes stale after ${staleMs / 1000} s)`, { cause: error });
     }
     throw error;
   }
@@ -67,7 +73,7 @@ export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, op
     }
   }
   if (compromised) {
-    throw new RegistryLockError(`${REGISTRY_LOCK_DIR}: the registry lock was lost while writing (${compromised.message}); check the registry with \`pipeline registry check\``, { cause: compromised });
+    throw new RegistryLockError(`${label}: the registry lock was lost while writing (${compromised.message}); check the registry with \`pipeline registry check\``, { cause: compromised });
   }
   return result;
 }

@@ -13,6 +13,9 @@ import { loadModel } from "../model/load.js";
 import { predict, predictTable } from "../model/predict.js";
 import { parseVersionRef, productionVersion, showVersion } from "../registry/query.js";
 import { readRegistry } from "../registry/store.js";
+import { findSameModel } from "../registry/identity.js";
+import { modelContentHash } from "../model/identity.js";
+import { configHash } from "../config/load.js";
 import { classificationMetrics } from "../train/metrics.js";
 import { splitRows, type SplitConfig } from "../train/split.js";
 import { absoluteGates, allPassed, artifactSizeGate, championGates, classRecallGates, latencyGate, sliceGates, sliceRows, type SliceMeasurement } from "./gates.js";
@@ -150,6 +153,13 @@ function pick(proba: Float64Array, k: number, idx: number[]): Float64Array {
   return out;
 }
 
+async function sameRegisteredModel(root: string, name: string, contentSha256: string, sha256: string): Promise<string | null> {
+  const registry = await readRegistry(root).catch(() => null);
+  const versions = registry?.models[name]?.versions ?? [];
+  const same = await findSameModel(root, versions, contentSha256, sha256);
+  return same ? `${name}@v${same.version}` : null;
+}
+
 export async function validateModel(input: ValidateModelInput): Promise<ModelValidationReport> {
   const { config, root, reporter } = input;
   const gatesConfig = config.promotion.gates;
@@ -170,6 +180,10 @@ export async function validateModel(input: ValidateModelInput): Promise<ModelVal
     throw new ConfigError(`promotion.gates.slices.metric: unknown metric "${gatesConfig.slices.metric}"; expected one of ${knownMetricNames(model.classes).join(", ")}`);
   }
   for (const message of checkSanityConfig(gatesConfig.sanity, model)) warn(message);
+
+  // "The same model as vN": same content hash as a registered version (lineage and times aside).
+  const sameAs = await sameRegisteredModel(root, model.name, modelContentHash(model), challenger.sha256);
+  if (sameAs) warn(`the challenger is the same model as ${sameAs} (same content hash): promoting it would change nothing`);
 
   const { champion, note: championNote } = await resolveChampion(root, model.name, input.champion === undefined ? "production" : input.champion);
   if (champion) {
@@ -278,11 +292,14 @@ export async function validateModel(input: ValidateModelInput): Promise<ModelVal
     candidate: m.model.lineage.candidate,
     algorithm: m.model.model.algorithm,
     data_sha256: m.model.lineage.data_sha256,
+    content_sha256: modelContentHash(m.model),
   });
   const report: ModelValidationReport = {
     version: MODEL_VALIDATION_REPORT_VERSION,
     created_at: (input.now ?? (() => new Date()))().toISOString(),
     passed,
+    config_sha256: configHash(config),
+    same_as: sameAs,
     gates,
     challenger: ref(challenger),
     champion: champion ? { ...ref(champion), source: champion.source, registry_version: champion.registryVersion } : null,

@@ -88,6 +88,8 @@ const ModelRefSchema = z
     candidate: z.string(),
     algorithm: z.string(),
     data_sha256: z.string(),
+    /** Model identity (modelContentHash); optional so reports written before it still parse. */
+    content_sha256: z.string().optional(),
   })
   .strict();
 
@@ -96,6 +98,10 @@ export const ModelValidationReportSchema = z
     version: z.literal(MODEL_VALIDATION_REPORT_VERSION),
     created_at: z.string(),
     passed: z.boolean(),
+    /** configHash of the configuration whose gates were applied; promote refuses a report made with another. */
+    config_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    /** The registered version that is the same model as the challenger (same content hash), e.g. `thermal-comfort@v1`. */
+    same_as: z.string().nullable().optional(),
     gates: z.array(GateResultSchema),
     challenger: ModelRefSchema,
     champion: ModelRefSchema.extend({

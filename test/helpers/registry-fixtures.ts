@@ -1,7 +1,7 @@
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseConfig } from "../../pipeline/config/load.js";
+import { configHash, loadConfig, parseConfig } from "../../pipeline/config/load.js";
 import type { PipelineConfig } from "../../pipeline/config/schema.js";
 import { sha256Hex } from "../../pipeline/core/hash.js";
 import { ModelArtifactSchema, type ModelArtifact } from "../../pipeline/model/artifact-schema.js";
@@ -151,6 +151,20 @@ export function validationReport(passed = true): Record<string, unknown> {
     artifact: { bytes: 1000, budget_bytes: 30000000 },
     warnings: [],
   };
+}
+
+/**
+ * A passing (or failing) report bound to the model in `modelDir` (a training output folder or its
+ * model.json) and to `config`, as `validate-model --out` writes it for that model: promote accepts
+ * only a report that names the artifact's sha256 and the configuration's hash.
+ */
+export async function boundValidationReport(modelDir: string, config: PipelineConfig | { file: string; root: string }, passed = true): Promise<Record<string, unknown>> {
+  const file = modelDir.endsWith(".json") ? modelDir : join(modelDir, "model.json");
+  const report = validationReport(passed);
+  const challenger = report.challenger as Record<string, unknown>;
+  report.challenger = { ...challenger, sha256: sha256Hex(await readFile(file)) };
+  report.config_sha256 = "file" in config ? (await loadConfig(config.file, config.root)).sha256 : configHash(config);
+  return report;
 }
 
 /** The drift section of a validate-data report (pipeline/validate-data/report.ts). */
