@@ -18,6 +18,10 @@ import { register as registerBaseImage } from "./commands/base-image.js";
 const program = new Command("pipeline")
   .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
   .showHelpAfterError()
+  .option("--debug", "print the stack trace of an internal error (also PIPELINE_DEBUG=1)")
+  .hook("preAction", (cmd) => {
+    if (cmd.opts().debug) process.env.PIPELINE_DEBUG = "1";
+  })
   // Usage errors exit 2, like every other bad-input error of the pipeline.
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);

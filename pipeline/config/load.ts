@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
+import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
+import { parseYamlStrict } from "../core/yaml.js";
 import { PipelineConfigSchema, type PipelineConfig } from "./schema.js";
 
 export const DEFAULT_CONFIG_PATH = "config/pipeline.yaml";
@@ -31,10 +31,21 @@ export function formatZodError(error: z.ZodError, raw: unknown, file: string): s
     else if (issue.code === "too_small" || issue.code === "too_big") expected = `expected ${rangeText(issue)}`;
     else if (issue.code === "invalid_value") expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
     else if (issue.code === "unrecognized_keys") return `${path}: unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
-    const got = found.present ? `, got ${JSON.stringify(found.value)}` : found.parentPresent ? ", but it is missing" : "";
+    const got = found.present ? `, got ${describeValue(found.value)}` : found.parentPresent ? ", but it is missing" : "";
     return `${path}: ${expected}${got}`;
   });
   return `${file}: invalid configuration\n  ${lines.join("\n  ")}`;
+}
+
+/** JSON for the value found, except the numbers JSON cannot say (NaN, ±Infinity from YAML's .nan and .inf), which are named. */
+export function describeValue(value: unknown): string {
+  const text = JSON.stringify(value, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? `\u0000${String(v)}\u0000` : v));
+  return (text ?? String(value)).replace(/"\\u0000(NaN|-?Infinity)\\u0000"/g, "$1");
+}
+
+/** The hash recorded as `config_sha256` in lineage and reports: sha256 over the resolved, validated configuration. */
+export function configHash(config: PipelineConfig): string {
+  return sha256Hex(JSON.stringify(config));
 }
 
 function describeExpected(issue: z.core.$ZodIssueInvalidType): string {
@@ -70,21 +81,19 @@ export function deepMerge(base: unknown, overlay: unknown): unknown {
   return out;
 }
 
+/** Config files are small; a larger one is not a config. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 async function readYaml(path: string): Promise<unknown> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, "utf8");
+    bytes = await readFileSafe(path, { what: "configuration", maxBytes: MAX_CONFIG_BYTES, allowSymlink: true });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`${path}: cannot read configuration (${code === "ENOENT" ? "file not found" : code ?? String(error)})`);
+    if (error instanceof UnsafeFileError) throw new ConfigError(error.problem === "missing" ? `${path}: cannot read configuration (file not found)` : error.message);
+    const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${path}: cannot read configuration (${code ?? String(error)})`);
   }
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
-    throw new ConfigError(`${path}${pos ? `:${pos.line}:${pos.col}` : ""}: invalid YAML: ${e.message.split("\n")[0]}`);
-  }
-  return doc.toJS();
+  return parseYamlStrict(bytes, path, ConfigError);
 }
 
 async function resolveExtends(path: string, seen: Set<string>): Promise<unknown> {
@@ -114,5 +123,5 @@ export async function loadConfig(path: string = DEFAULT_CONFIG_PATH, root: strin
   const abs = resolve(root, path);
   const raw = await resolveExtends(abs, new Set());
   const config = parseConfig(raw, path);
-  return { config, path: abs, sha256: sha256Hex(JSON.stringify(config)), root };
+  return { config, path: abs, sha256: configHash(config), root };
 }

@@ -14,7 +14,10 @@ export const NumberColumnSchema = z
     type: z.literal("number"),
     required: z.boolean().default(false),
     aliases: z.array(z.string().min(1)).default([]),
-    range: z.tuple([z.number(), z.number()]).optional(),
+    range: z
+      .tuple([z.number(), z.number()])
+      .refine(([min, max]) => min <= max, "a range is [min, max] with min <= max")
+      .optional(),
     unit: z.string().optional(),
     description: z.string().optional(),
   })
@@ -39,7 +42,10 @@ export const DateColumnSchema = z
     required: z.boolean().default(false),
     aliases: z.array(z.string().min(1)).default([]),
     /** Optional inclusive range as ISO dates. */
-    range: z.tuple([z.string(), z.string()]).optional(),
+    range: z
+      .tuple([z.string(), z.string()])
+      .refine(([from, to]) => from <= to, "a range is [earliest, latest] with earliest <= latest")
+      .optional(),
     description: z.string().optional(),
   })
   .strict();
