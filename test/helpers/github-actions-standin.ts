@@ -100,7 +100,7 @@ export async function startActionsStandIn(options: { prism?: PrismMock } = {}): 
           violations = [...violations, ...((JSON.parse(text) as { validation?: unknown[] }).validation ?? [])];
         }
         const url = new URL(req.url ?? "/", "http://stand-in");
-        let body: unknown = null;
+        let body: unknown;
         try {
           body = raw.length ? JSON.parse(raw.toString("utf8")) : null;
         } catch {
