@@ -14,6 +14,7 @@ import { register as registerNotify } from "./commands/notify.js";
 import { register as registerTrainDecision } from "./commands/train-decision.js";
 import { register as registerBuildImage } from "./commands/build-image.js";
 import { register as registerBaseImage } from "./commands/base-image.js";
+import { register as registerServe } from "./commands/serve.js";
 
 const program = new Command("pipeline")
   .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
@@ -27,7 +28,7 @@ const program = new Command("pipeline")
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision, registerBuildImage, registerBaseImage]) {
+for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision, registerBuildImage, registerBaseImage, registerServe]) {
   register(program);
 }
 

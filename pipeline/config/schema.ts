@@ -76,16 +76,43 @@ export const LabelBinningSchema = z.discriminatedUnion("kind", [
 ]);
 export type LabelBinning = z.infer<typeof LabelBinningSchema>;
 
-export const DerivedColumnSchema = z
-  .object({
-    name: z.string().min(1),
-    /** month_year: "YYYY-MM" from a date column (the original project's `mes_ano`). */
-    kind: z.literal("month_year"),
-    from: z.string().min(1),
-  })
-  .strict();
+export const DerivedColumnSchema = z.discriminatedUnion("kind", [
+  z
+    .object({
+      name: z.string().min(1),
+      /** month_year: "YYYY-MM" from a date column (the original project's `mes_ano`). */
+      kind: z.literal("month_year"),
+      from: z.string().min(1),
+    })
+    .strict(),
+  z
+    .object({
+      name: z.string().min(1),
+      /** composite: one category per distinct combination of the `from` columns (a group key such as contributor + city + season). */
+      kind: z.literal("composite"),
+      from: z.array(z.string().min(1)).min(1),
+    })
+    .strict(),
+]);
 
-export const DatasetSchema = z
+/**
+ * `group: [a, b, c]` is shorthand for a derived composite key: it adds
+ * `{ name: "a+b+c", kind: composite, from: [a, b, c] }` to `derived` and groups by it.
+ */
+function expandCompositeGroup(raw: unknown): unknown {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const d = raw as Record<string, unknown>;
+  if (!Array.isArray(d.group)) return raw;
+  const from = d.group as unknown[];
+  if (from.length === 1 && typeof from[0] === "string") return { ...d, group: from[0] };
+  if (from.length === 0 || !from.every((x) => typeof x === "string" && x.length > 0)) return raw;
+  const name = (from as string[]).join("+");
+  const derived = Array.isArray(d.derived) ? (d.derived as unknown[]) : [];
+  const exists = derived.some((x) => x !== null && typeof x === "object" && (x as { name?: unknown }).name === name);
+  return { ...d, group: name, derived: exists ? derived : [...derived, { name, kind: "composite", from }] };
+}
+
+export const DatasetSchema = z.preprocess(expandCompositeGroup, z
   .object({
     path: z.string().min(1),
     delimiter: z.string().length(1).default(","),
@@ -99,6 +126,8 @@ export const DatasetSchema = z
     features: z.array(z.string().min(1)).min(1),
     /** Column whose rows must stay together in splits (a building). Can be a derived column. */
     group: z.string().min(1).optional(),
+    /** Columns that identify a record (record id, survey number): left out of duplicate detection, never features. */
+    identifiers: z.array(z.string().min(1)).default([]),
     derived: z.array(DerivedColumnSchema).default([]),
     /** Columns used to slice metrics and gates (season, building type). */
     slices: z.array(z.string().min(1)).default([]),
@@ -113,13 +142,23 @@ export const DatasetSchema = z
     d.features.forEach((f, i) => check(f, ["features", i]));
     if (d.group) check(d.group, ["group"]);
     d.slices.forEach((s, i) => check(s, ["slices", i]));
+    d.identifiers.forEach((s, i) => {
+      check(s, ["identifiers", i]);
+      if (d.features.includes(s)) ctx.addIssue({ code: "custom", path: ["identifiers", i], message: `"${s}" identifies records; it cannot also be a feature` });
+    });
     d.derived.forEach((x, i) => {
+      if (x.kind === "composite") {
+        x.from.forEach((f, j) => {
+          if (!d.columns[f]) ctx.addIssue({ code: "custom", path: ["derived", i, "from", j], message: `unknown column "${f}"` });
+        });
+        return;
+      }
       const src = d.columns[x.from];
       if (!src) ctx.addIssue({ code: "custom", path: ["derived", i, "from"], message: `unknown column "${x.from}"` });
       else if (src.type !== "date") ctx.addIssue({ code: "custom", path: ["derived", i, "from"], message: `"${x.from}" must be a date column for month_year` });
     });
     if (d.features.includes(d.label.column)) ctx.addIssue({ code: "custom", path: ["features"], message: "the label column cannot be a feature" });
-  });
+  }));
 export type DatasetConfig = z.infer<typeof DatasetSchema>;
 
 export const ValidationSchema = z
@@ -136,13 +175,22 @@ export const ValidationSchema = z
       })
       .strict()
       .prefault({}),
-    duplicates: z.object({ max_share: share.default(0.05) }).strict().prefault({}),
+    duplicates: z
+      .object({
+        max_share: share.default(0.05),
+        /** Compare rows on these columns only (default: every column except the identifiers). */
+        columns: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .prefault({}),
     outliers: z
       .object({
         method: z.enum(["iqr", "zscore"]).default("iqr"),
         iqr_k: z.number().positive().default(3),
         z_threshold: z.number().positive().default(4),
         max_share: share.default(0.05),
+        /** A value holding at least this share of a column is a spike: fences are computed without it (see outlier-shape.ts). */
+        spike_share: share.default(0.1),
       })
       .strict()
       .prefault({}),
@@ -165,6 +213,22 @@ export const DriftSchema = z
     chi2_min_effect: share.default(0.1),
     /** Share of drifted feature columns above which validation fails (0 = any drift fails). */
     max_drifted_share: share.default(0.3),
+    /**
+     * Thresholds calibrated against the reference's own variability, resampled by group
+     * (pipeline/validate-data/drift-calibration.ts). auto: group bootstrap when the reference
+     * profile has per-group summaries, else an effective sample size from the batch's groups.
+     */
+    calibration: z
+      .object({
+        method: z.enum(["auto", "group_bootstrap", "effective_n", "none"]).default("auto"),
+        quantile: z.number().gt(0.5).lt(1).default(0.99),
+        resamples: z.number().int().min(50).max(20_000).default(1000),
+        /** Size budget of the per-group summaries stored in a profile (groups kept). */
+        max_groups: z.number().int().min(2).max(10_000).default(300),
+        seed: z.number().int().nonnegative().default(11),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

@@ -1,0 +1,420 @@
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import rateLimit from "@fastify/rate-limit";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { pino, type DestinationStream, type Logger } from "pino";
+import type { z } from "zod";
+import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/schema.js";
+import type { FieldProblem } from "../model/input-contract.js";
+import { compilePredictor, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
+import { monitoringRoutes } from "./monitoring/routes.js";
+import { createMonitor, type Monitor } from "./monitoring/state.js";
+import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.js";
+import { createKeyStore, parseKeyEntries, presentedKey, roleAllows, type KeyStore, type Principal, type Role } from "./auth.js";
+import { classifyError, errorBody, HttpError, type ErrorType } from "./errors.js";
+import { createServerMetrics, type ServerMetrics } from "./metrics.js";
+import { loadServedModel, resolveModelSource, type LoadedServedModel, type ModelState } from "./model-source.js";
+
+/**
+ * The prediction service as a fastify app (not listening; start.ts listens and drains). Thin: the
+ * input contract and the forest live in pipeline/model/, identity in model-source.ts, keys in
+ * auth.ts, metrics in metrics.ts; this file wires them to routes.
+ *
+ * Route access is declared per route as `config: { auth: "viewer" | "admin" | "predict" }` (absent:
+ * open). "predict" needs a key only when serving.auth.predict_requires_key is set. The monitoring
+ * routes use the same declaration.
+ */
+
+export interface ServerOptions {
+  /** PATH to model.json, `production` or `name@vN` (resolved in the registry under root). */
+  model: string;
+  /** Repository root: the registry, relative model paths and keys_file resolve against it (default cwd). */
+  root?: string;
+  /** The config's `serving` section (defaults apply to anything left out). */
+  serving?: z.input<typeof ServingSchema>;
+  /** The config's `drift` section, for live drift in the monitoring endpoints. */
+  drift?: z.input<typeof DriftSchema>;
+  /** The config's model name: which model `production` means when the registry holds several. */
+  modelName?: string;
+  /** Serve a model with no expected identity (no serving.json, not in the registry) as ready. */
+  allowUnverified?: boolean;
+  /** API keys, K_SERVICE, K_REVISION (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** Where log lines go (default: stdout, buffered). */
+  logDestination?: DestinationStream;
+  /** Random source for log sampling (default Math.random). */
+  random?: () => number;
+  /** Register the monitoring endpoints (default true). */
+  monitoring?: boolean;
+  /** Process metrics from prom-client (default true; off when many servers share a test process). */
+  processMetrics?: boolean;
+}
+
+export interface ServingContext {
+  config: ServingConfig;
+  state: ModelState;
+  metrics: ServerMetrics;
+  keys: KeyStore;
+  logger: Logger;
+  monitor: Monitor | null;
+  service: string | null;
+  revision: string | null;
+  /** Flushes buffered log lines (start.ts calls it before exiting). */
+  flushLogs(): void;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    serving: ServingContext;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    auth?: Role | "predict";
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const NO_WARNINGS: FieldProblem[] = [];
+
+async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: string): Promise<KeyStore> {
+  const entries = [];
+  const fromEnv = env[config.auth.keys_env];
+  if (fromEnv) entries.push(...parseKeyEntries(fromEnv, `environment variable ${config.auth.keys_env}`));
+  if (config.auth.keys_file) {
+    const text = await readFile(resolve(root, config.auth.keys_file), "utf8");
+    entries.push(...parseKeyEntries(text, "serving.auth.keys_file"));
+  }
+  return createKeyStore(entries);
+}
+
+function destination(options: ServerOptions): DestinationStream {
+  return options.logDestination ?? pino.destination({ dest: 1, sync: false });
+}
+
+function versionLabel(served: LoadedServedModel): string {
+  return served.version === null ? "unverified" : String(served.version);
+}
+
+/** Fields of a batch record are named `records[i].field`, so a caller can find them. */
+function batchFields(index: number, problems: FieldProblem[]): FieldProblem[] {
+  return problems.map((p) => ({ ...p, field: `records[${index}].${p.field}` }));
+}
+
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const config = ServingSchema.parse(options.serving ?? {});
+  const env = options.env ?? process.env;
+  const root = options.root ?? process.cwd();
+  const random = options.random ?? Math.random;
+  const service = env.K_SERVICE ?? null;
+  const revision = env.K_REVISION ?? null;
+  const dest = destination(options);
+  const logger = pino(
+    {
+      level: config.log.level,
+      messageKey: "message",
+      base: { service, revision },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Cloud Logging reads `severity`.
+      formatters: { level: (label) => ({ severity: label.toUpperCase() }) },
+      redact: {
+        paths: ["req.headers.authorization", 'req.headers["x-api-key"]', "headers.authorization", 'headers["x-api-key"]', "*.api_key", "*.apiKey", "*.token", "*.password", "*.secret", "*.authorization"],
+        censor: "***",
+      },
+    },
+    dest,
+  );
+  const flushLogs = () => {
+    const d = dest as { flushSync?: () => void };
+    try {
+      d.flushSync?.();
+    } catch {
+      // A destination that is not ready yet has nothing buffered.
+    }
+  };
+
+  const keys = await loadKeys(config, env, root);
+  const metrics = createServerMetrics({ defaultMetrics: options.processMetrics });
+
+  let state: ModelState;
+  try {
+    const source = await resolveModelSource(options.model, root, options.modelName);
+    state = await loadServedModel(source, { allowUnverified: options.allowUnverified });
+  } catch (error) {
+    state = { status: "failed", path: null, reason: `model ${options.model}: ${(error as Error).message.split("\n")[0]}` };
+  }
+  let predictor: CompiledPredictor | null = null;
+  let monitor: Monitor | null = null;
+  if (state.status === "ready") {
+    const served = state.served;
+    predictor = compilePredictor(served.model);
+    metrics.setModelInfo({ name: served.name, version: versionLabel(served), sha256: served.sha256, content_sha256: served.content_sha256 });
+    logger.info({ event: "model_loaded", model: served.name, version: served.version, sha256: served.sha256, content_sha256: served.content_sha256, identity: served.expected?.source ?? "unverified" }, "model loaded");
+    if (options.monitoring !== false) {
+      monitor = createMonitor({ model: served.model, drift: options.drift, config: config.monitoring as never, driftGauge: metrics.driftScore, onLogError: (e) => logger.warn({ event: "monitoring_log_error", err: e.message }, "monitoring log write failed") });
+    }
+  } else if (state.status === "failed") {
+    logger.error({ event: "model_not_ready", reason: state.reason }, "model not ready");
+  }
+  if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
+
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    // One line per prediction is written below; fastify's own per-request lines would double it.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    bodyLimit: config.body_limit_bytes,
+    trustProxy: config.trust_proxy,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    requestTimeout: 30_000,
+  });
+
+  // JSON only: fastify also parses text/plain by default, which would turn a wrong content type into a 400 instead of a 415.
+  app.removeContentTypeParser("text/plain");
+
+  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs };
+  app.decorate("serving", context);
+  app.decorateRequest("principal", null);
+
+  const now = () => new Date();
+  const send = (reply: FastifyReply, request: FastifyRequest, status: number, error: ReturnType<typeof classifyError>) => {
+    if (error.headers) for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+    return reply.code(status).type("application/json; charset=utf-8").send(errorBody(error.type, error.message, request.id, now(), error.fields));
+  };
+
+  // Which methods each path has, for 405 with Allow instead of 404.
+  const methodsByPath = new Map<string, Set<string>>();
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const set = methodsByPath.get(route.url) ?? new Set<string>();
+    for (const m of methods) set.add(m);
+    methodsByPath.set(route.url, set);
+  });
+
+  app.addHook("onRequest", (request, reply, done) => {
+    reply.header("x-request-id", request.id);
+    const key = presentedKey(request.headers);
+    request.principal = key === null ? null : keys.authenticate(key);
+    done();
+  });
+
+  /** The refusal for a request that lacks the access a route declares, or null when it may pass. */
+  const accessProblem = (request: FastifyRequest, needed: Role | "predict" | undefined): HttpError | null => {
+    if (needed === undefined || (needed === "predict" && !config.auth.predict_requires_key)) return null;
+    // Viewer routes are open on a server without keys; admin routes never are.
+    if (needed === "viewer" && keys.size === 0) return null;
+    const role: Role = needed === "predict" ? "viewer" : needed;
+    const hasKey = presentedKey(request.headers) !== null;
+    if (!request.principal) {
+      metrics.countRejection(hasKey ? "invalid_api_key" : "missing_api_key");
+      return new HttpError(401, "unauthorized", hasKey ? "the API key is not valid" : "an API key is required (Authorization: Bearer <key> or X-API-Key)", { headers: { "www-authenticate": 'Bearer realm="pipeline"' } });
+    }
+    if (!roleAllows(request.principal.role, role)) {
+      metrics.countRejection("forbidden");
+      return new HttpError(403, "forbidden", `this needs the ${role} role; the key has ${request.principal.role}`);
+    }
+    return null;
+  };
+
+  // Access is enforced after rate limiting (route-level onRequest) and before the body is parsed.
+  app.addHook("preParsing", (request, _reply, payload, done) => {
+    const problem = accessProblem(request, request.routeOptions.config.auth);
+    if (problem) return done(problem);
+    done(null, payload);
+  });
+
+  app.addHook("onResponse", (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const classified = classifyError(error);
+    if (classified.statusCode >= 500) request.log.error({ event: "internal_error", err: error }, "internal error");
+    if (classified.rejection) metrics.countRejection(classified.rejection);
+    return send(reply, request, classified.statusCode, classified);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0]!;
+    const methods = methodsByPath.get(path);
+    if (methods && !methods.has(request.method)) {
+      return send(reply, request, 405, { statusCode: 405, type: "method_not_allowed", message: `${request.method} is not allowed on ${path}; use ${[...methods].join(", ")}`, headers: { allow: [...methods].join(", ") } });
+    }
+    return send(reply, request, 404, { statusCode: 404, type: "not_found", message: `no route ${request.method} ${path}` });
+  });
+
+  if (config.rate_limit.enabled) {
+    await app.register(rateLimit, {
+      global: true,
+      max: config.rate_limit.max,
+      timeWindow: config.rate_limit.window_seconds * 1000,
+      keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
+      errorResponseBuilder: (_request, context) => {
+        metrics.countRejection("rate_limited");
+        const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
+        return new HttpError(429, "rate_limited", `rate limit of ${context.max} requests per ${config.rate_limit.window_seconds} s exceeded; retry in ${seconds} s`, { headers: { "retry-after": String(seconds) } });
+      },
+    });
+  }
+  const open = { config: { rateLimit: false } } as const;
+
+  const notReady = (): HttpError => new HttpError(503, "not_ready", state.status === "failed" ? "no model is being served (see /ready)" : "the model is still loading");
+
+  app.get("/health", open, async () => ({ status: "healthy" }));
+
+  app.get("/ready", open, async (_request, reply) => {
+    if (state.status === "ready") {
+      const s = state.served;
+      return { ready: true, model: { name: s.name, version: s.version, sha256: s.sha256, content_sha256: s.content_sha256 }, identity: s.expected?.source ?? "unverified" };
+    }
+    reply.code(503);
+    return { ready: false, status: state.status, reason: state.status === "failed" ? state.reason : "loading" };
+  });
+
+  app.get("/model", async () => {
+    if (state.status !== "ready") throw notReady();
+    const s = state.served;
+    const m = s.model;
+    const contract = predictor!.contract;
+    return {
+      name: s.name,
+      version: s.version,
+      sha256: s.sha256,
+      content_sha256: s.content_sha256,
+      identity: s.expected?.source ?? "unverified",
+      service,
+      revision,
+      task: m.task,
+      classes: m.classes,
+      label: m.label,
+      features: contract.fields.map((f) => ({
+        name: f.name,
+        type: f.type,
+        required: f.required,
+        aliases: f.keys.slice(1),
+        ...(f.type === "number" ? { range: f.range, range_source: f.range ? (f.rangeIsConfigured ? "config" : "training") : null } : { categories: f.categories }),
+        on_unknown_category: f.type === "category" ? f.onUnknownCategory : undefined,
+        on_out_of_range: f.type === "number" ? f.onOutOfRange : undefined,
+      })),
+      input_policy: contract.policy,
+      algorithm: m.model.algorithm,
+      trees: m.model.trees.length,
+      metrics: m.metrics,
+      lineage: m.lineage,
+      max_batch: config.max_batch,
+    };
+  });
+
+  app.get("/metrics", open, async (_request, reply) => {
+    // Evaluating drift here keeps drift_score current for the scraper (cached until a new prediction).
+    monitor?.driftScores();
+    reply.type(metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  const sampleRate = config.log.prediction_sample_rate;
+  const logPrediction = (requestId: string, served: LoadedServedModel, p: RecordPrediction, cls: string, confidence: number, latencyMs: number) => {
+    if (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate)) return;
+    logger.info({ event: "prediction", request_id: requestId, input: p.checked.record, class: cls, confidence, latency_ms: latencyMs, model_version: versionLabel(served), warnings: p.checked.warnings.length });
+  };
+
+  /** One predicted record as the API answers it; counts, logs and hands it to the monitor. */
+  const answer = (requestId: string, served: LoadedServedModel, p: RecordPrediction, latencyMs: number) => {
+    const classes = predictor!.classes;
+    const proba = p.probabilities!;
+    const probabilities: Record<string, number> = {};
+    for (let c = 0; c < classes.length; c++) probabilities[classes[c]!] = proba[c]!;
+    const cls = classes[p.classIndex]!;
+    const confidence = proba[p.classIndex]!;
+    const version = versionLabel(served);
+    metrics.countPrediction(cls, version);
+    logPrediction(requestId, served, p, cls, confidence, latencyMs);
+    // ─── MONITORING PLUG-IN POINT (1/2): every predicted record goes to the monitor. ───
+    monitor?.recordPrediction({ request_id: requestId, time: Date.now(), input: p.checked.record, class: cls, probabilities, confidence, latency_ms: latencyMs, model_version: version });
+    return { class: cls, probabilities, confidence, warnings: p.checked.warnings.length ? p.checked.warnings : NO_WARNINGS };
+  };
+
+  app.post("/predict", { config: { auth: "predict" } }, async (request, reply) => {
+    const started = performance.now();
+    if (state.status !== "ready") throw notReady();
+    const served = state.served;
+    const p = predictor!.predictRecord(request.body, { numericText: "warn" });
+    if (!p.checked.ok) {
+      metrics.countRejection(p.checked.errors[0]!.kind);
+      throw new HttpError(400, "invalid_input", `the record cannot be predicted: ${p.checked.errors.map((e) => e.message).join("; ").slice(0, 500)}`, { fields: p.checked.errors });
+    }
+    const body = answer(request.id, served, p, performance.now() - started);
+    reply.header("x-model-version", versionLabel(served));
+    return { ...body, model_version: versionLabel(served), content_sha256: served.content_sha256, request_id: request.id };
+  });
+
+  app.post("/predict/batch", { config: { auth: "predict" } }, async (request, reply) => {
+    const started = performance.now();
+    if (state.status !== "ready") throw notReady();
+    const served = state.served;
+    const body = request.body as unknown;
+    const records = Array.isArray(body) ? body : typeof body === "object" && body !== null && Object.hasOwn(body, "records") ? (body as { records: unknown }).records : undefined;
+    if (!Array.isArray(records)) {
+      metrics.countRejection("not_a_batch");
+      throw new HttpError(400, "invalid_input", 'expected {"records": [ ... ]} or a JSON array of records', { fields: [{ field: "records", kind: "wrong_type", message: "records: expected a list of records" }] });
+    }
+    if (records.length === 0) {
+      metrics.countRejection("empty_batch");
+      throw new HttpError(400, "invalid_input", "the batch has no records", { fields: [{ field: "records", kind: "missing_required", message: "records: at least one record" }] });
+    }
+    if (records.length > config.max_batch) {
+      metrics.countRejection("batch_too_large");
+      throw new HttpError(413, "payload_too_large", `the batch has ${records.length} records; at most ${config.max_batch} per request`);
+    }
+    const results: RecordPrediction[] = new Array(records.length);
+    let fields: FieldProblem[] | null = null;
+    for (let i = 0; i < records.length; i++) {
+      const p = predictor!.predictRecord(records[i], { numericText: "warn" });
+      results[i] = p;
+      if (!p.checked.ok) {
+        fields ??= [];
+        if (fields.length < 100) fields.push(...batchFields(i, p.checked.errors));
+      }
+    }
+    if (fields) {
+      metrics.countRejection(fields[0]!.kind);
+      const bad = results.filter((r) => !r.checked.ok).length;
+      throw new HttpError(400, "invalid_input", `${bad} of ${records.length} records cannot be predicted; nothing was predicted (the fields name each problem)`, { fields });
+    }
+    const perRecord = (performance.now() - started) / records.length;
+    const predictions = results.map((p, i) => ({ index: i, request_id: `${request.id}:${i}`, ...answer(`${request.id}:${i}`, served, p, perRecord) }));
+    reply.header("x-model-version", versionLabel(served));
+    return { predictions, model_version: versionLabel(served), content_sha256: served.content_sha256, request_id: request.id };
+  });
+
+  // ─── MONITORING PLUG-IN POINT (2/2): the monitoring routes and the dashboard (pipeline/serve/monitoring/). ───
+  if (monitor && state.status === "ready") {
+    const served = state.served;
+    const retrain = monitor.config.retrain;
+    let github: ReturnType<typeof trainingWorkflowFromEnvironment> | null = null;
+    await app.register(monitoringRoutes, {
+      monitor,
+      model: { name: served.name, version: served.version === null ? null : String(served.version), sha256: served.sha256, content_sha256: served.content_sha256, metrics: served.model.metrics },
+      authorize: (role) => async (request) => {
+        const problem = accessProblem(request, role);
+        if (problem) throw problem;
+      },
+      // Built on first use: the token is read (and masked) only when a GitHub route is called.
+      github: () => (github ??= trainingWorkflowFromEnvironment(retrain, env)),
+      sendError: (request, reply, e) => {
+        const body = errorBody(e.type as ErrorType, e.message, request.id, now(), e.fields);
+        return reply.code(e.status).type("application/json; charset=utf-8").send({ ...body, ...e.extra });
+      },
+    });
+  }
+
+  return app;
+}
+
