@@ -1,4 +1,4 @@
-import { dirname, resolve } from "node:path";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import type { z } from "zod";
 import { ConfigError } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
@@ -73,12 +73,32 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Objects merge key by key; lists and scalars in the overlay replace the base. */
+/**
+ * Objects merge key by key; lists and scalars in the overlay replace the base; a key set to
+ * `null` in the overlay removes it (e.g. `dataset.columns.record_id: null` drops a base column).
+ */
 export function deepMerge(base: unknown, overlay: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(overlay)) return overlay === undefined ? base : overlay;
   const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(overlay)) out[k] = deepMerge(base[k], v);
+  for (const [k, v] of Object.entries(overlay)) {
+    if (v === null) delete out[k];
+    else out[k] = deepMerge(base[k], v);
+  }
   return out;
+}
+
+/**
+ * The one rule for relative paths in a config file: they resolve from the directory of the file
+ * that contains them, `extends` and `dataset.path` alike (paths given on the command line resolve
+ * from the working directory). The loader rewrites `dataset.path` relative to `root` so the steps,
+ * which resolve it against the repository root, and the config hash do not depend on where the
+ * checkout lives.
+ */
+function rebaseDatasetPath(raw: Record<string, unknown>, file: string, root: string): Record<string, unknown> {
+  const dataset = raw.dataset;
+  if (!isPlainObject(dataset) || typeof dataset.path !== "string" || dataset.path === "" || isAbsolute(dataset.path)) return raw;
+  const rebased = relative(root, resolve(dirname(file), dataset.path)) || ".";
+  return { ...raw, dataset: { ...dataset, path: rebased.split(sep).join("/") } };
 }
 
 /** Config files are small; a larger one is not a config. */
@@ -96,15 +116,15 @@ async function readYaml(path: string): Promise<unknown> {
   return parseYamlStrict(bytes, path, ConfigError);
 }
 
-async function resolveExtends(path: string, seen: Set<string>): Promise<unknown> {
+async function resolveExtends(path: string, seen: Set<string>, root: string): Promise<unknown> {
   if (seen.has(path)) throw new ConfigError(`${path}: "extends" forms a cycle`);
   seen.add(path);
   const raw = await readYaml(path);
   if (!isPlainObject(raw)) throw new ConfigError(`${path}: expected a YAML mapping at the top level`);
-  const { extends: parent, ...rest } = raw;
+  const { extends: parent, ...rest } = rebaseDatasetPath(raw, path, root);
   if (parent === undefined) return rest;
   if (typeof parent !== "string") throw new ConfigError(`${path}: extends: expected a path to another config file, got ${JSON.stringify(parent)}`);
-  const base = await resolveExtends(resolve(dirname(path), parent), seen);
+  const base = await resolveExtends(resolve(dirname(path), parent), seen, root);
   return deepMerge(base, rest);
 }
 
@@ -117,11 +137,12 @@ export function parseConfig(raw: unknown, file = "<config>"): PipelineConfig {
 
 /**
  * Loads a config file (following `extends`), validates it and hashes the resolved form.
- * `root` is where relative dataset paths resolve: the repository root, by default the cwd.
+ * Relative paths inside a config file resolve from that file's directory (rebaseDatasetPath);
+ * `root` is the repository root (by default the cwd) that the resolved dataset.path is relative to.
  */
 export async function loadConfig(path: string = DEFAULT_CONFIG_PATH, root: string = process.cwd()): Promise<LoadedConfig> {
   const abs = resolve(root, path);
-  const raw = await resolveExtends(abs, new Set());
+  const raw = await resolveExtends(abs, new Set(), root);
   const config = parseConfig(raw, path);
   return { config, path: abs, sha256: configHash(config), root };
 }

@@ -202,11 +202,13 @@ export class CategoryBuilder implements ColumnBuilder {
     this.codes = new Int32Array(capacity);
     this.normalize = spec.normalize;
     this.closed = spec.categories !== undefined;
+    // Categories keep their spelling (the config's, else the first one seen in the file);
+    // normalisation only decides which spellings are the same category.
     for (const c of spec.categories ?? []) {
       const key = this.normalize ? normalizeCategory(c) : c;
       if (!this.index.has(key)) {
         this.index.set(key, this.categories.length);
-        this.categories.push(key);
+        this.categories.push(this.normalize ? c.replace(/\u00a0/g, " ").trim() : c);
       }
     }
     const shown = this.categories.slice(0, 8).join(", ");
@@ -273,7 +275,7 @@ export class CategoryBuilder implements ColumnBuilder {
     if (known !== undefined) return known;
     if (this.closed) return INVALID;
     this.index.set(key, this.categories.length);
-    this.categories.push(key);
+    this.categories.push(this.normalize ? raw.replace(/\u00a0/g, " ").trim() : raw);
     return this.categories.length - 1;
   }
 
@@ -332,8 +334,14 @@ export function columnBuilder(name: string, spec: ColumnSpec, capacity: number, 
 /** A configured column the file does not have: present in the table, every value missing. */
 export function allMissingColumn(name: string, spec: ColumnSpec, rowCount: number): Column {
   if (spec.type === "category") {
-    const categories = (spec.categories ?? []).map((c) => (spec.normalize ? normalizeCategory(c) : c));
-    return { kind: "category", name, codes: new Int32Array(rowCount).fill(-1), categories: [...new Set(categories)] };
+    const seen = new Set<string>();
+    const categories: string[] = [];
+    for (const c of spec.categories ?? []) {
+      const key = spec.normalize ? normalizeCategory(c) : c;
+      if (!seen.has(key)) categories.push(spec.normalize ? c.trim() : c);
+      seen.add(key);
+    }
+    return { kind: "category", name, codes: new Int32Array(rowCount).fill(-1), categories };
   }
   return { kind: spec.type, name, values: new Float64Array(rowCount).fill(NaN), missing: new Uint8Array(rowCount).fill(1) };
 }

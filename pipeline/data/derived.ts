@@ -1,7 +1,7 @@
 import type { DatasetConfig } from "../config/schema.js";
 import { ConfigError } from "../core/errors.js";
 import { epochDay, yearMonthFromDays } from "./csv-values.js";
-import type { CategoryColumn, Column, Table } from "./table.js";
+import { cellText, isMissing, type CategoryColumn, type Column, type Table } from "./table.js";
 
 /**
  * "YYYY-MM" of a date column (the original project's `mes_ano`), missing where the date is.
@@ -47,9 +47,50 @@ export function monthYearColumn(name: string, source: Column): CategoryColumn {
   return { kind: "category", name, codes, categories };
 }
 
+/**
+ * One category per distinct combination of the source columns' values (a composite group key):
+ * the parts joined with " | " as the category's name, missing when any part is missing (a row
+ * without its contributor or city cannot be said to belong with anyone).
+ */
+export function compositeColumn(name: string, sources: Column[], rowCount: number): CategoryColumn {
+  const codes = new Int32Array(rowCount).fill(-1);
+  const categories: string[] = [];
+  const index = new Map<string, number>();
+  for (let r = 0; r < rowCount; r++) {
+    const parts: string[] = [];
+    let missing = false;
+    for (const s of sources) {
+      if (isMissing(s, r)) {
+        missing = true;
+        break;
+      }
+      parts.push(cellText(s, r));
+    }
+    if (missing) continue;
+    const key = parts.join(" | ");
+    let code = index.get(key);
+    if (code === undefined) {
+      code = categories.length;
+      categories.push(key);
+      index.set(key, code);
+    }
+    codes[r] = code;
+  }
+  return { kind: "category", name, codes, categories };
+}
+
 /** Appends the config's derived columns to the table, after the read columns. */
 export function addDerivedColumns(table: Table, dataset: DatasetConfig): void {
   for (const d of dataset.derived) {
+    if (d.kind === "composite") {
+      const sources = d.from.map((f) => {
+        const c = table.columns.get(f);
+        if (!c) throw new ConfigError(`dataset.derived: "${d.name}" is composed of "${f}", which is not in the table`);
+        return c;
+      });
+      table.columns.set(d.name, compositeColumn(d.name, sources, table.rowCount));
+      continue;
+    }
     const source = table.columns.get(d.from);
     if (!source) throw new ConfigError(`dataset.derived: "${d.name}" is derived from "${d.from}", which is not in the table`);
     table.columns.set(d.name, monthYearColumn(d.name, source));

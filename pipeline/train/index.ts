@@ -8,6 +8,7 @@ import type { Reporter } from "../core/reporter.js";
 import { readDataset } from "../data/csv.js";
 import { binLabel } from "../data/label.js";
 import { profileWithGroups } from "../data/profile-groups.js";
+import { SCHEMA_VIOLATION_POLICY } from "../data/violations.js";
 import { getColumn, takeRows, type Table } from "../data/table.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
 import { predictProbaTrees } from "../model/tree-eval.js";
@@ -162,7 +163,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const dataAbs = resolve(input.root, input.dataPath ?? dataset.path);
   reporter.info(`train: reading ${dataAbs}`);
   const read = await readDataset(dataAbs, dataset);
-  if (read.violationCount > 0) reporter.warning(`${read.violationCount} schema violations in ${dataAbs} (run validate-data for details); training continues with those values as read`);
+  if (read.violationCount > 0) reporter.warning(`${read.violationCount} schema violations in ${dataAbs} (run validate-data for details); training continues: ${SCHEMA_VIOLATION_POLICY}`);
 
   // Rows without a label cannot be learnt from or scored.
   const binned = binLabel(read.table, dataset);

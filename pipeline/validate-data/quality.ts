@@ -9,9 +9,10 @@ import { quantilesBySelection } from "./select.js";
  * The quality checks: missing values, all-missing and constant columns, duplicate rows, outliers
  * (IQR and z-score) and label imbalance, in a few passes over the typed columns.
  *
- * Duplicate rows are compared on every column except identifiers. A column is an identifier when
- * nothing uses it (not a feature, the label, the group or a slice column), it is categorical or
- * integer-valued, and all its non-missing values are distinct: record ids, survey numbers. So a
+ * Duplicate rows are compared on `validation.duplicates.columns` when the config names them, else
+ * on every column except identifiers: the columns in `dataset.identifiers`, and any column that
+ * nothing uses (not a feature, the label, the group or a slice column) and that is categorical or
+ * integer-valued with all its non-missing values distinct: record ids, survey numbers. So a
  * record exported twice under two ids still counts as a duplicate, while two readings that differ
  * only in a feature never do. Dates are never identifiers (two surveys on different days differ).
  *
@@ -227,6 +228,10 @@ export function checkQuality(table: Table, config: PipelineConfig, label: LabelB
   for (const [name, spec] of Object.entries(dataset.columns)) if (spec.required) important.add(name);
   // Columns the model, the splits or the slices use: never treated as identifiers, whatever their values.
   const meaningful = new Set([...dataset.features, dataset.label.column, ...(dataset.group ? [dataset.group] : []), ...dataset.slices]);
+  // dataset.identifiers are identifiers whatever their values (an id with a few repeats is still an
+  // id); validation.duplicates.columns, when given, are the only columns compared.
+  const declared = new Set(dataset.identifiers);
+  const onlyCompare = validation.duplicates.columns ? new Set(validation.duplicates.columns) : null;
   const outlierShares: number[] = [];
   const missingShares: number[] = [];
   const compared: Column[] = [];
@@ -255,7 +260,7 @@ export function checkQuality(table: Table, config: PipelineConfig, label: LabelB
       summary.distinct = c.distinct;
       constant = c.distinct === 1;
       // An identifier: every row its own value, and not a column the model or the splits use.
-      summary.identifier = !meaningful.has(name) && c.present >= 2 && c.maxCount === 1;
+      summary.identifier = declared.has(name) || (!meaningful.has(name) && c.present >= 2 && c.maxCount === 1);
     } else {
       const s = numericStats(column.values, column.missing);
       present = s.present;
@@ -266,7 +271,7 @@ export function checkQuality(table: Table, config: PipelineConfig, label: LabelB
         summary.mean = s.mean;
         summary.std = Number.isNaN(s.std) ? null : s.std;
       }
-      summary.identifier = column.kind === "number" && !meaningful.has(name) && allDistinctIntegers(column.values, column.missing, s);
+      summary.identifier = declared.has(name) || (column.kind === "number" && !meaningful.has(name) && allDistinctIntegers(column.values, column.missing, s));
       if (column.kind === "number" && features.has(name) && present > 0) {
         const o = validation.outliers;
         const counts = countOutliers(name, column.values, column.missing, s, o.iqr_k, o.z_threshold, options.sortColumns.has(name), sorted, o.spike_share);
@@ -310,7 +315,7 @@ export function checkQuality(table: Table, config: PipelineConfig, label: LabelB
     summary.missing = n - present;
     summary.missing_share = n > 0 ? (n - present) / n : 0;
     if (important.has(name)) missingShares.push(summary.missing_share);
-    if (summary.identifier) excluded.push(name);
+    if (onlyCompare ? !onlyCompare.has(name) : summary.identifier) excluded.push(name);
     else compared.push(column);
     columns.push(summary);
 
@@ -361,7 +366,7 @@ export function checkQuality(table: Table, config: PipelineConfig, label: LabelB
     issues.push({
       check: "duplicates",
       severity: over ? "error" : "warning",
-      message: `${duplicateCount} duplicate rows (${pct(duplicateShare)})${excluded.length ? `, comparing all columns except the identifiers ${excluded.join(", ")}` : ""}`,
+      message: `${duplicateCount} duplicate rows (${pct(duplicateShare)})${onlyCompare ? `, comparing only ${[...onlyCompare].join(", ")} (validation.duplicates.columns)` : excluded.length ? `, comparing all columns except the identifiers ${excluded.join(", ")}` : ""}`,
       value: duplicateShare,
       threshold: validation.duplicates.max_share,
       recommendation: preprocessing.drop_duplicates ? "duplicates are dropped before training (preprocessing.drop_duplicates)" : "drop duplicate rows (preprocessing.drop_duplicates: true) and check the export for repeated records",

@@ -1,4 +1,5 @@
 import type { PipelineConfig } from "../config/schema.js";
+import { SCHEMA_VIOLATION_POLICY } from "../data/violations.js";
 import type { Table } from "../data/table.js";
 import type { Issue } from "./report.js";
 
@@ -49,7 +50,7 @@ export function checkSchema(read: DatasetRead, config: PipelineConfig): { issues
       message: `${read.violationCount} values break the schema (${(100 * violationShare).toFixed(2)}% of rows; ${worst})`,
       value: violationShare,
       threshold: validation.max_violation_share,
-      recommendation: "fix the listed rows at the source; values outside the schema are treated as missing",
+      recommendation: `fix the listed rows at the source; until then ${SCHEMA_VIOLATION_POLICY}`,
     });
   }
   const needed = new Set([...dataset.features, dataset.label.column, ...(dataset.group ? [dataset.group] : [])]);
