@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../../pipeline/config/load.js";
 import { train } from "../../pipeline/train/index.js";
 import { action } from "../run-command.js";
-import { currentGitSha } from "../git-sha.js";
+import { commitTime, currentGitSha } from "../git-sha.js";
+import { sourceDateEpoch } from "../../pipeline/core/source-date.js";
 
 interface TrainFlags {
   config: string;
@@ -23,6 +24,9 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, flags: TrainFlags) => {
         const loaded = await loadConfig(flags.config, ctx.root);
+        const gitSha = await currentGitSha(ctx.root);
+        // lineage.created_at: SOURCE_DATE_EPOCH, else the trained commit's time, else now (docs/readme-parts/integrity.md).
+        const pinned = sourceDateEpoch() ?? (await commitTime(ctx.root, gitSha));
         const result = await train({
           config: loaded.config,
           configSha256: loaded.sha256,
@@ -31,7 +35,8 @@ export function register(program: Command): void {
           candidate: flags.candidate,
           outDir: flags.out,
           reporter: ctx.reporter,
-          gitSha: await currentGitSha(ctx.root),
+          gitSha,
+          ...(pinned ? { now: () => pinned } : {}),
         });
         const t = result.metrics.test;
         process.stdout.write(

@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { lstat, mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
+import { onInterrupt } from "./cleanup.js";
+import { fromOsError, InputError } from "./errors.js";
 
 /**
  * Writes a file so that readers only ever see the old or the new content: `write` fills a temporary
@@ -9,6 +12,15 @@ import { dirname, basename, join } from "node:path";
  * removes the temporary file and leaves the target as it was.
  */
 export async function writeStreamAtomic<T>(path: string, write: (handle: FileHandle) => Promise<T>): Promise<T> {
+  try {
+    return await writeStreamAtomicRaw(path, write);
+  } catch (error) {
+    // EACCES, ENOSPC, EROFS, EISDIR…: a clear error naming the target, not the temporary file.
+    throw fromOsError(error, path);
+  }
+}
+
+async function writeStreamAtomicRaw<T>(path: string, write: (handle: FileHandle) => Promise<T>): Promise<T> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
@@ -49,4 +61,75 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
+}
+
+export interface DirFile {
+  /** File name inside the folder (no slashes). */
+  name: string;
+  data: string | Uint8Array;
+}
+
+/**
+ * Writes a whole output folder so that it holds either the previous run's files or this run's, never
+ * a mix: the files go into a staging sibling, which replaces `dir` by rename. A folder already at
+ * `dir` is replaced only when it holds nothing but files of the same set (a previous output);
+ * anything else there is refused rather than deleted. The rename pair leaves a moment where `dir`
+ * is missing, never one where it is mixed; staging leftovers of killed runs are removed.
+ */
+export async function writeDirAtomic(dir: string, files: DirFile[]): Promise<void> {
+  const parent = dirname(dir);
+  const base = basename(dir);
+  await mkdir(parent, { recursive: true });
+  const names = new Set(files.map((f) => f.name));
+  let existing: string[] | null = null;
+  try {
+    const info = await lstat(dir);
+    if (!info.isDirectory()) throw new InputError(`${dir}: exists and is not a directory; name a folder for the output`);
+    existing = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fromOsError(error, dir);
+  }
+  const foreign = (existing ?? []).filter((n) => !names.has(n));
+  if (foreign.length) {
+    throw new InputError(`${dir}: holds files this step does not write (${foreign.slice(0, 5).join(", ")}${foreign.length > 5 ? ", …" : ""}); name a new or empty folder, so no earlier file is left beside the new ones`);
+  }
+  for (const name of await readdir(parent)) {
+    const m = new RegExp(`^\\.${escapeRegExp(base)}\\.(?:staging|old)-(\\d+)-[0-9a-f]+$`).exec(name);
+    if (m && !alive(Number(m[1]))) await rm(join(parent, name), { recursive: true, force: true });
+  }
+  const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
+  const staging = join(parent, `.${base}.staging-${tag}`);
+  const old = join(parent, `.${base}.old-${tag}`);
+  await mkdir(staging);
+  const off = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
+  try {
+    for (const f of files) await writeFileAtomic(join(staging, f.name), f.data);
+    if (existing !== null) await rename(dir, old);
+    try {
+      await rename(staging, dir);
+    } catch (error) {
+      if (existing !== null) await rename(old, dir);
+      throw error;
+    }
+    if (existing !== null) await rm(old, { recursive: true, force: true });
+  } catch (error) {
+    await rm(staging, { recursive: true, force: true });
+    throw fromOsError(error, dir);
+  } finally {
+    off();
+  }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

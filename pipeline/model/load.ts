@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { InputError } from "../core/errors.js";
+import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact } from "./artifact-schema.js";
 import { encodedNames } from "./transform.js";
 
@@ -13,7 +13,8 @@ export function parseModel(text: string, file: string): ModelArtifact {
   try {
     raw = JSON.parse(text);
   } catch (error) {
-    throw new InputError(`${file}: not valid JSON (${(error as Error).message})`);
+    // Never the parser's own message: it quotes the file's first bytes (which could be any file a symlink points at).
+    throw new InputError(`${file}: not valid JSON (${jsonSyntaxPosition(error as Error, text)})`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InputError(`${file}: expected a JSON object (a model artifact)`);
   const version = (raw as Record<string, unknown>).schema_version;
@@ -57,13 +58,33 @@ function checkConsistency(model: ModelArtifact, file: string): void {
   });
 }
 
-export async function loadModel(path: string): Promise<ModelArtifact> {
+/** Where JSON.parse failed, as line and column, without quoting the content. */
+export function jsonSyntaxPosition(error: Error, text: string): string {
+  const m = /position (\d+)/.exec(error.message);
+  if (!m) return /end of (JSON )?input/i.test(error.message) ? "unexpected end of input" : "syntax error";
+  const before = text.slice(0, Number(m[1]));
+  return `syntax error at line ${before.split("\n").length}, column ${Number(m[1]) - before.lastIndexOf("\n")}`;
+}
+
+/** Artifacts are a few MB; the cap keeps a wrong path (a huge file, /dev/zero) from exhausting memory. */
+export const MAX_MODEL_BYTES = 256 * 1024 * 1024;
+
+export interface LoadModelOptions {
+  /** The file must resolve inside this directory (a registry artifact inside the repository). */
+  inside?: string;
+  /** Accept a symbolic link to a regular file (a path the user named). Default true; registry artifacts pass false. */
+  allowSymlink?: boolean;
+}
+
+/** Reads model.json: a regular file (never a FIFO or device), at most MAX_MODEL_BYTES. */
+export async function loadModel(path: string, options: LoadModelOptions = {}): Promise<ModelArtifact> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = (await readFileSafe(path, { what: "model", maxBytes: MAX_MODEL_BYTES, allowSymlink: options.allowSymlink ?? true, inside: options.inside })).toString("utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new InputError(`${path}: cannot read the model (${code === "ENOENT" ? "file not found" : (code ?? String(error))})`);
+    if (error instanceof UnsafeFileError) throw new InputError(error.problem === "missing" ? `${path}: cannot read the model (file not found)` : error.message);
+    const code = ((error as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? (error as NodeJS.ErrnoException).code;
+    throw new InputError(`${path}: cannot read the model (${code ?? String(error)})`);
   }
   return parseModel(text, path);
 }

@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Candidate, PipelineConfig } from "../config/schema.js";
-import { writeFileAtomic } from "../core/atomic.js";
+import { writeDirAtomic } from "../core/atomic.js";
+import { sourceDateEpoch } from "../core/source-date.js";
 import { InputError, UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/reporter.js";
 import { readDataset } from "../data/csv.js";
@@ -154,7 +155,9 @@ function prepare(table: Table, labels: Int32Array, config: PipelineConfig, train
 
 export async function train(input: TrainInput): Promise<TrainResult> {
   const { config, reporter } = input;
-  const now = input.now ?? (() => new Date());
+  // SOURCE_DATE_EPOCH pins lineage.created_at (reproducible builds); the CLI passes the commit time otherwise.
+  const pinned = sourceDateEpoch();
+  const now = input.now ?? (pinned ? () => pinned : () => new Date());
   const dataset = config.dataset;
   const selected = selectCandidates(config.training.candidates, input.candidate);
   const metric = config.training.selection_metric;
@@ -306,10 +309,13 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const outDir = resolve(input.root, input.outDir);
   const paths = { model: join(outDir, "model.json"), metrics: join(outDir, "metrics.json"), report: join(outDir, "report.md") };
   // model.json is compact (thousands of tree nodes); metrics.json is for people too, so indented.
-  await writeFileAtomic(paths.model, JSON.stringify(model) + "\n");
-  await writeFileAtomic(paths.metrics, JSON.stringify(metrics, null, 2) + "\n");
+  // The folder is written whole (staged, then renamed): never a new model.json beside an old metrics.json.
   const markdown = renderTrainReport(metrics, "model.json");
-  await writeFileAtomic(paths.report, markdown);
+  await writeDirAtomic(outDir, [
+    { name: "model.json", data: JSON.stringify(model) + "\n" },
+    { name: "metrics.json", data: JSON.stringify(metrics, null, 2) + "\n" },
+    { name: "report.md", data: markdown },
+  ]);
 
   reporter.info(`train: ${chosen.name}: test accuracy ${test.accuracy.toFixed(4)}, macro-F1 ${test.macro_f1.toFixed(4)}; wrote ${paths.model}`);
   reporter.summary(markdown);

@@ -9,7 +9,7 @@ import { readDataset } from "../data/csv.js";
 import { binLabel } from "../data/label.js";
 import { cellText, takeRows, type Table } from "../data/table.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
-import { loadModel } from "../model/load.js";
+import { loadModel, type LoadModelOptions } from "../model/load.js";
 import { predict, predictTable } from "../model/predict.js";
 import { parseVersionRef, productionVersion, showVersion } from "../registry/query.js";
 import { readRegistry } from "../registry/store.js";
@@ -70,8 +70,8 @@ async function resolveModelFile(root: string, path: string, what: string): Promi
   return info.isDirectory() ? join(abs, "model.json") : abs;
 }
 
-async function loadModelFile(file: string): Promise<LoadedModel> {
-  const model = await loadModel(file);
+async function loadModelFile(file: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  const model = await loadModel(file, options);
   const [sha256, info] = await Promise.all([sha256File(file), stat(file)]);
   return { model, path: file, sha256, bytes: info.size };
 }
@@ -86,7 +86,8 @@ async function resolveChampion(root: string, modelName: string, spec: string | n
   if (spec === null || spec === "none") return { champion: null, note: "no champion requested" };
   const fromRegistry = async (version: { version: number; artifact: { path: string; sha256: string } }, source: string): Promise<Champion> => {
     const file = resolve(root, version.artifact.path);
-    const loaded = await loadModelFile(file).catch((error: unknown) => {
+    // A registry artifact: a regular file inside the repository, never a symlink.
+    const loaded = await loadModelFile(file, { inside: root, allowSymlink: false }).catch((error: unknown) => {
       throw new InputError(`champion ${source} (v${version.version}): ${(error as Error).message}`);
     });
     if (loaded.sha256 !== version.artifact.sha256) {
