@@ -115,7 +115,7 @@ export async function buildBaseImage(input: BaseImageInput = {}): Promise<BaseIm
       ],
       storage,
     );
-    const out = await buildah(["commit", "--quiet", "--rm", "--timestamp", String(timestamp), container, reference], storage);
+    const out = await buildah(["commit", "--quiet", "--rm", "--identity-label=false", "--timestamp", String(timestamp), container, reference], storage);
     container = null;
     const imageId = out.trim().split("\n").pop()!;
     input.reporter?.info(`base-image: ${reference} (${imageId.slice(0, 12)}) from ${node} ${nodeVersion} with ${libraries.length} libraries`);

@@ -72,7 +72,7 @@ export interface EngineArgsInput {
 
 /** `buildah bud` for this machine: vfs storage and chroot isolation need no fuse, overlay or user namespaces. */
 export function buildahBudArgs(input: EngineArgsInput, storage: BuildahStorage = {}): string[] {
-  const args = [...buildahGlobalArgs(storage), "bud", "--isolation", "chroot", "--file", input.dockerfile, "--timestamp", String(input.sourceDateEpoch), "--iidfile", input.outFile, "--identity-label=false"];
+  const args = [...buildahGlobalArgs(storage), "bud", "--isolation", "chroot", "--file", input.dockerfile, "--timestamp", String(input.sourceDateEpoch), "--iidfile", input.outFile, "--identity-label=false", "--force-rm", "--pull=false"];
   if (input.cache) args.push("--layers");
   else args.push("--no-cache");
   for (const tag of input.tags) args.push("--tag", tag);

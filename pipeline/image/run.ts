@@ -103,8 +103,9 @@ export async function runImage(input: RunImageInput): Promise<RunningImage> {
     await buildah(["rm", container], storage).catch(() => undefined);
   };
   try {
-    const inspected = JSON.parse(await buildah(["inspect", "--type", "container", "--format", "{{json .OCIv1.Config}}", container], storage)) as unknown;
-    const config = ImageConfigSchema.parse(inspected ?? {});
+    // buildah 1.28's --format has no json function: read the whole inspect document.
+    const inspected = JSON.parse(await buildah(["inspect", "--type", "container", container], storage)) as { OCIv1?: { config?: unknown } };
+    const config = ImageConfigSchema.parse(inspected.OCIv1?.config ?? {});
     const command = [...(config.Entrypoint ?? []), ...(config.Cmd ?? [])];
     if (command.length === 0) throw new InputError(`${input.reference}: the image has no entrypoint or command to run`);
     const env = { ...Object.fromEntries((config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])), ...input.env, PORT: String(port) };
