@@ -2,6 +2,7 @@ import * as core from "@actions/core";
 import { optionalInput, runAction } from "../shared/core-reporter.js";
 import { loadConfig } from "../../pipeline/config/load.js";
 import { gitHubFromEnvironment } from "../../pipeline/promote/github-setup.js";
+import { actionTokenKind } from "../../pipeline/promote/github.js";
 import { promote } from "../../pipeline/promote/index.js";
 
 await runAction(async (reporter) => {
@@ -11,7 +12,7 @@ await runAction(async (reporter) => {
   const token = optionalInput("token");
   // The token travels in this process's environment only, masked before anything can log it.
   if (token) core.setSecret(token);
-  const env = { ...process.env, PROMOTION_TOKEN: token, PROMOTION_TOKEN_KIND: optionalInput("token-kind") };
+  const env = { ...process.env, PROMOTION_TOKEN: token, PROMOTION_TOKEN_KIND: actionTokenKind(token, optionalInput("default-token"), optionalInput("token-kind")) };
   const { token: resolved, github } = await gitHubFromEnvironment(root, { openPr, tokenEnv: token ? "PROMOTION_TOKEN" : undefined, remote: "origin" }, reporter, env);
   // The step reports version, branch and pull-request outputs and the summary itself.
   await promote({
@@ -22,6 +23,7 @@ await runAction(async (reporter) => {
     dataReport: optionalInput("data-report"),
     reporter,
     openPr,
+    unvalidated: optionalInput("unvalidated") === "true",
     github,
     token: resolved,
   });

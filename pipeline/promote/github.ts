@@ -139,6 +139,18 @@ export function resolveToken(env: NodeJS.ProcessEnv, tokenEnv?: string, kind?: s
   return null;
 }
 
+/**
+ * The kind of the action's `token` input: what the workflow stated, else `github_token` when it is
+ * the workflow's own token (the `default-token` input, `${{ github.token }}`), else left to the
+ * prefix. Without this, the default input (a ghs_ token) would pass for an App token and the
+ * default-token warning would never show.
+ */
+export function actionTokenKind(token: string | undefined, defaultToken: string | undefined, stated: string | undefined): string | undefined {
+  if (stated) return stated;
+  if (token && defaultToken && token === defaultToken) return "github_token";
+  return undefined;
+}
+
 export const DEFAULT_TOKEN_WARNING =
   "Opening the promotion PR with the default GITHUB_TOKEN: GitHub does not start other workflows for events it causes, " +
   "so the PR's checks (tests, `pipeline registry check`) will not run on it and a protected branch cannot be merged. " +
