@@ -124,12 +124,13 @@ describe("credentials guard", () => {
     await put(root, ".dockerignore", "node_modules\n");
     await put(root, "Dockerfile", "FROM scratch\n");
     await mkdir(join(root, "models/thermal-comfort/v1"), { recursive: true });
+    await copyFile(join(PROJECT_ROOT, "models/registry.yaml"), join(root, "models/registry.yaml"));
     await copyFile(join(PROJECT_ROOT, "models/thermal-comfort/v1/model.json"), join(root, "models/thermal-comfort/v1/model.json"));
     await put(root, "gha-creds-1234.json", JSON.stringify({ type: "external_account" }));
     const reporter = recordingReporter();
     const error = await buildImage({
       root,
-      model: "models/thermal-comfort/v1/model.json",
+      model: "thermal-comfort@v1",
       modelName: "thermal-comfort",
       engine: "buildah",
       // An engine that cannot run: reaching it would fail differently than the guard.
@@ -196,6 +197,16 @@ describe("model for the image", () => {
     expect(model.identity.version).toBeGreaterThanOrEqual(1);
     const byPath = await resolveImageModel(PROJECT_ROOT, "models/thermal-comfort/v1", "thermal-comfort");
     expect(byPath.identity).toEqual((await resolveImageModel(PROJECT_ROOT, "thermal-comfort@v1", "thermal-comfort")).identity);
+  });
+
+  it("refuses a model file that is not a registered version (the server would never be ready with it)", async () => {
+    const root = await tempDir();
+    await mkdir(join(root, "models"), { recursive: true });
+    await copyFile(join(PROJECT_ROOT, "models/registry.yaml"), join(root, "models/registry.yaml"));
+    const artifact = JSON.parse(await readFile(join(PROJECT_ROOT, "models/thermal-comfort/v1/model.json"), "utf8")) as { lineage: { seed: number } };
+    artifact.lineage.seed += 1;
+    await writeFile(join(root, "candidate.json"), JSON.stringify(artifact));
+    await expect(resolveImageModel(root, "candidate.json", "thermal-comfort")).rejects.toThrow(/candidate\.json: not a version in models\/registry\.yaml/);
   });
 
   it("refuses an artifact that no longer matches the registry", async () => {

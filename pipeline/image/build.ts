@@ -20,7 +20,7 @@ export interface BuildImageInput {
   model: string;
   /** The config's model name (what `production` refers to). */
   modelName: string;
-  /** Image names; default one local tag `localhost/<model>:v<N>` (`:content-<hash>` when unregistered). */
+  /** Image names; default one local tag `localhost/<model>:v<N>`. */
   tags?: string[];
   /** Runtime base (BASE_IMAGE); the Dockerfile's default when absent. */
   baseImage?: string;
@@ -54,8 +54,7 @@ export interface BuildImageResult {
 }
 
 export function defaultTag(model: ImageModel): string {
-  const { name, version, content_sha256 } = model.identity;
-  return `localhost/${name}:${version === null ? `content-${content_sha256.slice(0, 12)}` : `v${version}`}`;
+  return `localhost/${model.identity.name}:v${model.identity.version}`;
 }
 
 export interface EngineArgsInput {

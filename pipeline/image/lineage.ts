@@ -28,7 +28,7 @@ export function labelBuildArgs(lineage: BuildLineage, model: ImageModel): Record
     SOURCE_URL: lineage.sourceUrl ?? "",
     CREATED: new Date(lineage.sourceDateEpoch * 1000).toISOString().replace(/\.000Z$/, "Z"),
     MODEL_NAME: model.identity.name,
-    MODEL_VERSION: model.identity.version === null ? "unregistered" : `v${model.identity.version}`,
+    MODEL_VERSION: `v${model.identity.version}`,
     MODEL_SHA256: model.identity.sha256,
     MODEL_CONTENT_SHA256: model.identity.content_sha256,
     DATA_SHA256: model.dataSha256,

@@ -1,6 +1,5 @@
 import { readFile, stat } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { z } from "zod";
 import { InputError, UsageError } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
@@ -8,22 +7,13 @@ import { modelContentHash } from "../model/identity.js";
 import { parseModel } from "../model/load.js";
 import { parseVersionRef, productionVersion, showVersion } from "../registry/query.js";
 import { readRegistry } from "../registry/store.js";
+import { ServingIdentitySchema, type ServingIdentity } from "../serve/model-source.js";
 
 /**
- * `serving.json`, written beside the model in the image: the identity the server must find in
- * the model file it loads (/ready compares the file's sha256 with `sha256`). `version` is the
- * registry version, null for a model file that is not registered (a local candidate).
+ * `serving.json` (the server's schema, pipeline/serve/model-source.ts) is written beside the model
+ * in the image: the identity the server must find in the model file it loads. It needs a registry
+ * version, so an image always serves a registered version: what runs is what git records.
  */
-export const ServingIdentitySchema = z
-  .object({
-    name: z.string().min(1),
-    version: z.number().int().positive().nullable(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    content_sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  })
-  .strict();
-export type ServingIdentity = z.infer<typeof ServingIdentitySchema>;
-
 export interface ImageModel {
   /** The artifact's bytes, copied into the image unchanged (so its sha256 stays the registry's). */
   bytes: Buffer;
@@ -38,7 +28,7 @@ export interface ImageModel {
 /**
  * Resolves `--model`: `production` (the config's model in the registry), `name@vN`, or a path to
  * a model.json (or a directory holding one). A registered artifact must still match the sha256 the
- * registry records; a path that is registered gets its version from the registry.
+ * registry records; a path must be a registered artifact (it gets its version from the registry).
  */
 export async function resolveImageModel(root: string, spec: string, modelName: string): Promise<ImageModel> {
   if (spec === "production" || (/^[a-z0-9][a-z0-9-]*@v?\d+$/.test(spec) && !(await exists(resolve(root, spec))))) {
@@ -57,7 +47,7 @@ export async function resolveImageModel(root: string, spec: string, modelName: s
     return {
       bytes,
       artifact,
-      identity: { name, version: version.version, sha256, content_sha256: modelContentHash(artifact) },
+      identity: ServingIdentitySchema.parse({ name, version: version.version, sha256, content_sha256: modelContentHash(artifact) }),
       dataSha256: version.data.sha256,
       source: label,
     };
@@ -68,15 +58,18 @@ export async function resolveImageModel(root: string, spec: string, modelName: s
   const display = relative(root, file) || file;
   const artifact = parseModel(bytes.toString("utf8"), display);
   const sha256 = sha256Hex(bytes);
-  // A registered file keeps its registry version; anything else is an unregistered candidate.
+  // A registered file keeps its registry version; an unregistered candidate cannot be served as ready.
   const registry = await readRegistry(root).catch(() => null);
   const registered = registry?.models[artifact.name]?.versions.find((v) => v.artifact.sha256 === sha256) ?? null;
+  if (!registered) {
+    throw new UsageError(`${display}: not a version in models/registry.yaml (no ${artifact.name} version has sha256 ${sha256.slice(0, 12)}…); an image serves registered versions only: register it (pipeline promote) or build name@vN`);
+  }
   return {
     bytes,
     artifact,
-    identity: { name: artifact.name, version: registered?.version ?? null, sha256, content_sha256: modelContentHash(artifact) },
+    identity: ServingIdentitySchema.parse({ name: artifact.name, version: registered.version, sha256, content_sha256: modelContentHash(artifact) }),
     dataSha256: artifact.lineage.data_sha256,
-    source: registered ? `${display} (${artifact.name} v${registered.version})` : `${display} (not registered)`,
+    source: `${display} (${artifact.name} v${registered.version})`,
   };
 }
 
