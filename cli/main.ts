@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { register as registerGenerate } from "./commands/generate.js";
+import { register as registerInit } from "./commands/init.js";
 import { register as registerValidateData } from "./commands/validate-data.js";
 import { register as registerTrain } from "./commands/train.js";
 import { register as registerPredict } from "./commands/predict.js";
@@ -15,6 +16,7 @@ import { register as registerTrainDecision } from "./commands/train-decision.js"
 import { register as registerBuildImage } from "./commands/build-image.js";
 import { register as registerBaseImage } from "./commands/base-image.js";
 import { register as registerServe } from "./commands/serve.js";
+import { register as registerDeploy } from "./commands/deploy.js";
 
 const program = new Command("pipeline")
   .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
@@ -28,7 +30,7 @@ const program = new Command("pipeline")
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const register of [registerGenerate, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision, registerBuildImage, registerBaseImage, registerServe]) {
+for (const register of [registerGenerate, registerInit, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision, registerBuildImage, registerBaseImage, registerServe, registerDeploy]) {
   register(program);
 }
 

@@ -1,0 +1,213 @@
+import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { parseConfig } from "../config/load.js";
+import type { PipelineConfig } from "../config/schema.js";
+import { writeFileAtomic } from "../core/atomic.js";
+import { UsageError } from "../core/errors.js";
+import { inferDataset, type Inference, type InferredColumn } from "./infer.js";
+
+/**
+ * `pipeline init`: a complete, commented config for a new dataset, inferred from the file. Each
+ * inferred value carries a comment saying what it was inferred from, so the person who reviews
+ * the file knows which lines are facts about the data and which are the project's defaults.
+ */
+
+export interface InitInput {
+  dataPath: string;
+  label: string;
+  group?: string[];
+  /** Where the config will be written (dataset.path is written relative to its directory); null = stdout. */
+  outPath: string | null;
+  /** Working directory (paths on the command line resolve from it). */
+  root: string;
+}
+
+export interface InitResult {
+  text: string;
+  config: PipelineConfig;
+  inference: Inference;
+}
+
+/** A category column with more distinct values than this is an open set (ids, cities), not a list. */
+const MAX_LISTED_CATEGORIES = 50;
+/** A feature may miss at most this share of its values; a column missing more is left out of the features. */
+const MAX_FEATURE_MISSING = 0.5;
+/** Robust ranges: the 0.1%..99.9% span of the values, widened by this share of it on each side. */
+const RANGE_MARGIN = 0.25;
+
+export async function initConfig(input: InitInput): Promise<InitResult> {
+  const dataAbs = resolve(input.root, input.dataPath);
+  const inference = await inferDataset(dataAbs);
+  const byName = new Map(inference.columns.map((c) => [c.name, c]));
+  const label = byName.get(input.label);
+  if (!label) throw new UsageError(`--label: "${input.label}" is not a column of ${input.dataPath} (columns: ${[...byName.keys()].join(", ")})`);
+  const group = input.group ?? [];
+  for (const g of group) if (!byName.has(g)) throw new UsageError(`--group: "${g}" is not a column of ${input.dataPath}`);
+  const outDir = input.outPath ? dirname(resolve(input.root, input.outPath)) : input.root;
+  const text = renderConfig(inference, label, group, { dataPath: relativePath(outDir, dataAbs), file: basename(input.dataPath) });
+  const raw = parseYaml(text) as unknown;
+  // The file must load exactly as written: a config init cannot parse is a bug here, not the user's.
+  const config = parseConfig(raw, input.outPath ?? "<pipeline init>");
+  if (input.outPath) await writeFileAtomic(resolve(input.root, input.outPath), text);
+  return { text, config, inference };
+}
+
+function relativePath(from: string, to: string): string {
+  const rel = relative(from, to);
+  return (rel === "" || isAbsolute(rel) ? to : rel).split(sep).join("/");
+}
+
+/** YAML-safe scalar: plain names stay plain, everything else is JSON-quoted (JSON is YAML). */
+function q(s: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_.\- ]*$/.test(s) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(s) && !s.endsWith(" ") ? s : JSON.stringify(s);
+}
+
+function num(x: number): string {
+  return String(Number(x.toPrecision(6)));
+}
+
+/** Round a bound outwards to a step of about 1/100 of the span, so ranges read like a person wrote them. */
+function roundOut(x: number, span: number, down: boolean): number {
+  const step = 10 ** Math.floor(Math.log10(Math.max(span, 1e-9) / 100));
+  return (down ? Math.floor(x / step) : Math.ceil(x / step)) * step;
+}
+
+function robustRange(c: InferredColumn): [number, number] {
+  const lo0 = c.q001!;
+  const hi0 = c.q999!;
+  const span = hi0 - lo0 > 0 ? hi0 - lo0 : Math.max(Math.abs(hi0), 1);
+  let lo = lo0 - RANGE_MARGIN * span;
+  const hi = hi0 + RANGE_MARGIN * span;
+  // Non-negative quantities (speeds, counts, shares) stay non-negative.
+  if (c.min! >= 0) lo = Math.max(0, lo);
+  return [roundOut(lo, span, true), roundOut(hi, span, false)];
+}
+
+function share(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
+function suggestBinning(label: InferredColumn): { yaml: string; why: string } {
+  if (label.type === "number") {
+    if (label.min! >= -3 && label.max! <= 3 && label.min! < 0 && label.max! > 0) {
+      return {
+        yaml: "{ kind: three_class, cool_below: -0.5, warm_above: 0.5, classes: [cool, neutral, warm] }",
+        why: `values in [${num(label.min!)}, ${num(label.max!)}]: a symmetric scale around 0 such as the ASHRAE 7-point vote, binned into below -0.5 / -0.5..0.5 / above 0.5`,
+      };
+    }
+    return {
+      yaml: `{ kind: three_class, cool_below: ${num(label.q001! + (label.q999! - label.q001!) / 3)}, warm_above: ${num(label.q001! + (2 * (label.q999! - label.q001!)) / 3)}, classes: [low, medium, high] }`,
+      why: `numeric values in [${num(label.min!)}, ${num(label.max!)}]: three equal-width classes over the 0.1%..99.9% span; change the cut points to ones that mean something`,
+    };
+  }
+  const classes = (label.categories ?? []).map((c) => q(c.value));
+  return { yaml: `{ kind: categorical, classes: [${classes.join(", ")}] }`, why: `${classes.length} distinct text values: each is a class` };
+}
+
+export function renderConfig(inf: Inference, label: InferredColumn, group: string[], opts: { dataPath: string; file: string }): string {
+  const out: string[] = [];
+  const groupSet = new Set(group);
+  const identifiers = inf.columns.filter((c) => c.unique && (c.type === "category" || c.integral === true) && c.name !== label.name && !groupSet.has(c.name));
+  const idSet = new Set(identifiers.map((c) => c.name));
+  const skipped = inf.columns.filter((c) => c.rows - c.missing === 0 || (c.distinct <= 1 && c.name !== label.name));
+  const skipSet = new Set(skipped.map((c) => c.name));
+  const configured = inf.columns.filter((c) => !skipSet.has(c.name));
+  const featureReasons: string[] = [];
+  const features = configured.filter((c) => {
+    if (c.name === label.name || groupSet.has(c.name) || idSet.has(c.name)) return false;
+    if (c.type === "date") return false;
+    const missingShare = c.missing / c.rows;
+    if (missingShare > MAX_FEATURE_MISSING) {
+      featureReasons.push(`${c.name} (${share(missingShare)} missing)`);
+      return false;
+    }
+    if (c.type === "category" && c.distinct > MAX_LISTED_CATEGORIES) {
+      featureReasons.push(`${c.name} (${c.distinct} distinct values: an open set)`);
+      return false;
+    }
+    return true;
+  });
+  if (features.length === 0) throw new UsageError(`${opts.file}: no column is usable as a feature (every candidate is the label, a group, an identifier, a date or mostly missing)`);
+  const binning = suggestBinning(label);
+  const slug = opts.file.replace(/\.(csv|tsv|txt)(\.gz)?$/i, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "model";
+  const name = /^[a-z0-9]/.test(slug) ? slug : `m-${slug}`;
+  const duplicateLimit = Math.max(0.05, Math.ceil((inf.duplicateShare + 0.01) * 100) / 100);
+
+  out.push(
+    `# Generated by \`pipeline init\` from ${opts.file} (${inf.rows} rows, ${inf.columns.length} columns).`,
+    `# Every dataset value below was inferred from the file; the comments say from what. Sections`,
+    `# after \`dataset\` are the project's defaults. Review before training, especially the features:`,
+    `# init cannot know which columns are measured together with the label (leakage).`,
+    `# Relative paths resolve from this file's directory.`,
+    "version: 1",
+    "model:",
+    `  name: ${name}`,
+    "",
+    "dataset:",
+    `  path: ${q(opts.dataPath)}`,
+    `  delimiter: ${JSON.stringify(inf.delimiter)}  # the most frequent separator in the header line`,
+    "  # type: what every non-missing value parses as. range: the 0.1%..99.9% span of the values,",
+    `  # widened by ${100 * RANGE_MARGIN}% of it on each side (never below 0 when no value is). categories: listed when a`,
+    `  # column has at most ${MAX_LISTED_CATEGORIES} distinct values, in the file's spelling. required: no value missing in the file.`,
+    "  columns:",
+  );
+  for (const c of configured) {
+    const parts = [`type: ${c.type}`];
+    const required = c.missing === 0 || c.name === label.name || groupSet.has(c.name);
+    if (required) parts.push("required: true");
+    let why = `${share(c.missing / c.rows)} missing, ${c.distinct} distinct`;
+    if (c.type === "number" && !idSet.has(c.name) && !groupSet.has(c.name)) {
+      const [lo, hi] = robustRange(c);
+      parts.push(`range: [${num(lo)}, ${num(hi)}]`);
+      why += `, values ${num(c.min!)}..${num(c.max!)}`;
+    }
+    if (c.type === "category") {
+      if (c.distinct <= MAX_LISTED_CATEGORIES && !idSet.has(c.name)) parts.push(`categories: [${c.categories!.map((x) => q(x.value)).join(", ")}]`);
+      if (groupSet.has(c.name) || idSet.has(c.name)) parts.push("normalize: false");
+    }
+    if (idSet.has(c.name)) why += ", every value distinct: an identifier";
+    out.push(`    ${q(c.name)}: { ${parts.join(", ")} }  # ${why}`);
+  }
+  if (skipped.length > 0) out.push(`    # not configured (ignored when read): ${skipped.map((c) => `${c.name} (${c.rows - c.missing === 0 ? "all missing" : "a single value"})`).join(", ")}`);
+  out.push(`  label:`, `    column: ${q(label.name)}`, `    # ${binning.why}`, `    binning: ${binning.yaml}`);
+  out.push(`  # every configured column except the label, the group, identifiers, dates${featureReasons.length ? ` and: ${featureReasons.join(", ")}` : ""}`);
+  out.push(`  features: [${features.map((c) => q(c.name)).join(", ")}]`);
+  if (group.length === 1) out.push(`  group: ${q(group[0]!)}  # --group: its rows stay together in splits and drift calibration`);
+  else if (group.length > 1) out.push(`  # --group with several columns: a derived composite key (${group.join("+")}) keeps each combination together`, `  group: [${group.map(q).join(", ")}]`);
+  out.push(`  # every value distinct and not the label or a group: left out of duplicate detection, never a feature`);
+  out.push(`  identifiers: [${identifiers.map((c) => q(c.name)).join(", ")}]`);
+  out.push("  slices: []", "");
+  out.push(
+    "validation:",
+    "  min_rows: 50",
+    `  missing: { max_share: ${MAX_FEATURE_MISSING} }  # features missing more than this were left out above`,
+    `  # ${share(inf.duplicateShare)} of rows repeat an earlier row (identifiers aside); the limit leaves one point above that`,
+    `  duplicates: { max_share: ${num(duplicateLimit)} }`,
+    "  outliers: { method: iqr, iqr_k: 3, max_share: 0.05 }",
+    "  max_violation_share: 0.01",
+    "  imbalance: { min_class_share: 0.02 }",
+    "  min_score: 0.6",
+    "",
+    "# Project defaults from here on.",
+    "drift: { numeric_method: psi, categorical_method: psi, psi_threshold: 0.2, max_drifted_share: 0.3 }",
+    "preprocessing:",
+    "  imputation: { numeric: median, categorical: mode }",
+    "  outliers: { method: iqr, action: cap, iqr_k: 3 }",
+    "  encoding: ordinal",
+    `split: { method: ${group.length > 0 ? "group" : "stratified"}, test_share: 0.2, cv_folds: 3, seed: 42 }`,
+    "training:",
+    "  seed: 42",
+    "  selection_metric: macro_f1",
+    "  candidates:",
+    "    - { name: tree-d10, algorithm: decision_tree, params: { max_depth: 10, min_samples_leaf: 5, class_weight: balanced } }",
+    "    - { name: forest-balanced, algorithm: random_forest, params: { n_trees: 100, max_depth: 16, min_samples_leaf: 10, max_samples: 0.5, max_features: sqrt, class_weight: balanced } }",
+    "promotion:",
+    "  gates:",
+    "    absolute:",
+    "      - { metric: macro_f1, threshold: 0.4 }",
+    "    champion:",
+    "      - { metric: macro_f1, min_absolute_change: -0.01 }",
+    "",
+  );
+  return out.join("\n");
+}
