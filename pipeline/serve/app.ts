@@ -62,6 +62,8 @@ export interface ServingContext {
   revision: string | null;
   /** Flushes buffered log lines (start.ts calls it before exiting). */
   flushLogs(): void;
+  /** Set by start.ts on SIGTERM: responses then close their connection, so draining ends with the last one. */
+  draining: boolean;
 }
 
 declare module "fastify" {
@@ -178,7 +180,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // JSON only: fastify also parses text/plain by default, which would turn a wrong content type into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
 
-  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs };
+  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs, draining: false };
   app.decorate("serving", context);
   app.decorateRequest("principal", null);
 
@@ -226,6 +228,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.addHook("preParsing", (request, _reply, payload, done) => {
     const problem = accessProblem(request, request.routeOptions.config.auth);
     if (problem) return done(problem);
+    done(null, payload);
+  });
+
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (context.draining) reply.header("connection", "close");
     done(null, payload);
   });
 

@@ -1,3 +1,5 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { createServer, type ServerOptions } from "./app.js";
 
@@ -42,6 +44,23 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
   const env = options.env ?? process.env;
   const app = await createServer(options);
   const { config, logger } = app.serving;
+  // Connections and their running requests: a connection that never sent a request (or sits idle
+  // between keep-alive requests) is closed by the drain; one with a request in progress is left to finish.
+  const connections = new Map<Socket, number>();
+  app.server.on("connection", (socket: Socket) => {
+    connections.set(socket, 0);
+    socket.once("close", () => connections.delete(socket));
+  });
+  app.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    connections.set(socket, (connections.get(socket) ?? 0) + 1);
+    res.once("close", () => {
+      if (connections.has(socket)) connections.set(socket, Math.max(0, connections.get(socket)! - 1));
+    });
+  });
+  const closeIdle = () => {
+    for (const [socket, running] of connections) if (running === 0) socket.destroy();
+  };
   const port = portFrom(env, options.port, config.port);
   const host = options.host ?? config.host;
   await app.listen({ port, host });
@@ -60,9 +79,13 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
       const timedOut = new Promise<"timeout">((resolveTimeout) => {
         timer = setTimeout(() => resolveTimeout("timeout"), boundMs);
       });
+      app.serving.draining = true;
       const closed = app.close().then(() => "closed" as const);
+      closeIdle();
+      const sweeper = setInterval(closeIdle, 100);
       const outcome = await Promise.race([closed, timedOut]);
       clearTimeout(timer);
+      clearInterval(sweeper);
       await app.serving.monitor?.close().catch(() => undefined);
       if (outcome === "timeout") {
         logger.warn({ event: "drain_timeout" }, `requests still running after ${config.shutdown_timeout_seconds} s; exiting anyway`);
