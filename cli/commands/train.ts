@@ -10,6 +10,7 @@ interface TrainFlags {
   data?: string;
   candidate?: string;
   out: string;
+  exportSplit?: string;
 }
 
 /** `pipeline train`: thin shell over the library step. */
@@ -21,6 +22,7 @@ export function register(program: Command): void {
     .option("--data <path>", "dataset to train on (default: dataset.path of the config)")
     .option("--candidate <n|name>", "train only this candidate (name or 1-based index), e.g. for a matrix job")
     .requiredOption("--out <dir>", "directory for model.json, metrics.json and report.md")
+    .option("--export-split <file>", "also write the train and test row numbers (JSON) to this file")
     .action(
       action(async (ctx, flags: TrainFlags) => {
         const loaded = await loadConfig(flags.config, ctx.root);
@@ -34,6 +36,7 @@ export function register(program: Command): void {
           dataPath: flags.data,
           candidate: flags.candidate,
           outDir: flags.out,
+          exportSplitPath: flags.exportSplit,
           reporter: ctx.reporter,
           gitSha,
           ...(pinned ? { now: () => pinned } : {}),
