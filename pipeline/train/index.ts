@@ -21,6 +21,7 @@ import { argmaxRows, classificationMetrics, selectionScore, sliceMetrics } from 
 import { featureSpecs, fitPreprocessing, transformTable } from "./preprocess.js";
 import { MetricsReportSchema, renderTrainReport, type CandidateScore, type MetricsReport } from "./report.js";
 import { groupIds, kFold, splitRows } from "./split.js";
+import { writeSplitExport } from "./split-export.js";
 import { fitTree } from "./tree.js";
 
 /**
@@ -40,6 +41,8 @@ export interface TrainInput {
   /** Train only this candidate: its name or 1-based position in training.candidates. */
   candidate?: string;
   outDir: string;
+  /** Also write the train and test row numbers here (`--export-split`, see split-export.ts). */
+  exportSplitPath?: string;
   reporter: Reporter;
   gitSha?: string | null;
   now?: () => Date;
@@ -317,6 +320,18 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     { name: "report.md", data: markdown },
   ]);
 
+  if (input.exportSplitPath) {
+    const file = resolve(input.root, input.exportSplitPath);
+    // Row numbers of the file (0 = the first data row), not of the labelled subset the split saw.
+    const fileRow = (r: number) => (dropped > 0 ? labelled[r]! : r);
+    await writeSplitExport(file, {
+      data: { path: lineagePath(dataPath, input.root), sha256: read.sha256, rows: read.table.rowCount },
+      split: { method: config.split.method, test_share: config.split.test_share, seed: config.split.seed, grouped_by: splitInfo.grouped_by },
+      train: Array.from(trainRows, fileRow),
+      test: Array.from(split.test, fileRow),
+    });
+    reporter.output("split", file);
+  }
   reporter.info(`train: ${chosen.name}: test accuracy ${test.accuracy.toFixed(4)}, macro-F1 ${test.macro_f1.toFixed(4)}; wrote ${paths.model}`);
   reporter.summary(markdown);
   reporter.output("model", paths.model);
