@@ -11,7 +11,6 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import zlib from "node:zlib";
 import { predictProbaTrees } from "../pipeline/model/tree-eval.js";
 import { fitForest } from "../pipeline/train/forest.js";
 import { Random } from "../pipeline/core/random.js";

@@ -295,9 +295,32 @@ export const ForestParamsSchema = TreeParamsSchema.extend({
   n_jobs: z.number().int().min(0).max(64).default(0),
 }).strict();
 
+/** Histogram gradient boosting (softmax); defaults follow scikit-learn's HistGradientBoostingClassifier. */
+export const BoostingParamsSchema = z
+  .object({
+    learning_rate: z.number().gt(0).max(10).default(0.1),
+    max_iter: z.number().int().min(1).max(10_000).default(100),
+    /** Leaves per tree (grown best-first); 0 = no limit (then max_depth must be set). */
+    max_leaf_nodes: z.number().int().min(0).max(4096).default(31),
+    /** 0 = no limit. */
+    max_depth: z.number().int().min(0).max(64).default(0),
+    min_samples_leaf: z.number().int().min(1).default(20),
+    l2_regularization: z.number().min(0).default(0),
+    max_bins: z.number().int().min(2).max(255).default(255),
+    class_weight: classWeight.default("none"),
+    /** "auto": on when the training part has more than 10 000 rows. Validation rows are whole groups when the dataset has a group. */
+    early_stopping: z.union([z.literal("auto"), z.boolean()]).default("auto"),
+    validation_fraction: z.number().gt(0).lt(1).default(0.1),
+    n_iter_no_change: z.number().int().min(1).default(10),
+    tol: z.number().min(0).default(1e-7),
+  })
+  .strict()
+  .refine((p) => p.max_leaf_nodes > 0 || p.max_depth > 0, { message: "max_leaf_nodes and max_depth cannot both be 0 (unlimited)", path: ["max_leaf_nodes"] });
+
 export const CandidateSchema = z.discriminatedUnion("algorithm", [
   z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/i), algorithm: z.literal("decision_tree"), params: TreeParamsSchema.prefault({}) }).strict(),
   z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/i), algorithm: z.literal("random_forest"), params: ForestParamsSchema.prefault({}) }).strict(),
+  z.object({ name: z.string().regex(/^[a-z0-9][a-z0-9-_]*$/i), algorithm: z.literal("gradient_boosting"), params: BoostingParamsSchema.prefault({}) }).strict(),
 ]);
 export type Candidate = z.infer<typeof CandidateSchema>;
 

@@ -103,8 +103,18 @@ export const ModelArtifactSchema = z
     input_policy: InputPolicySchema.optional(),
     model: z
       .object({
-        algorithm: z.enum(["decision_tree", "random_forest"]),
+        algorithm: z.enum(["decision_tree", "random_forest", "gradient_boosting"]),
         params: z.record(z.string(), z.unknown()),
+        /**
+         * How the trees' leaf vectors become probabilities (absent = "mean", as every artifact before the
+         * field): "mean" averages leaf class probabilities; "sum_softmax" sums leaf raw scores (gradient
+         * boosting: learning rate and initial scores already folded into the leaves) and applies softmax.
+         */
+        combine: z.enum(["mean", "sum_softmax"]).optional(),
+        /** Gradient boosting: the initial raw score per class, for information (already in the first iteration's leaves). */
+        init_scores: z.array(z.number()).optional(),
+        /** Gradient boosting: boosting iterations kept (trees = iterations x classes, tree t*K + k scores class k). */
+        iterations: z.number().int().positive().optional(),
         trees: z.array(TreeSchema).min(1),
       })
       .strict(),

@@ -1,6 +1,6 @@
 import type { Table } from "../data/table.js";
 import type { ModelArtifact } from "./artifact-schema.js";
-import { predictProbaTrees, predictRowTrees } from "./tree-eval.js";
+import { predictProbaTrees, predictRowTrees, treeCombine } from "./tree-eval.js";
 import { transformRecord, transformTableRows, type InputRecord } from "./transform.js";
 
 /**
@@ -23,9 +23,10 @@ export function predict(model: ModelArtifact, records: InputRecord[]): Predictio
   const k = model.classes.length;
   const row = new Float64Array(model.preprocessing.encoded_features.length);
   const proba = new Float64Array(k);
+  const combine = treeCombine(model.model.algorithm, model.model.combine);
   return records.map((record) => {
     transformRecord(record, model.preprocessing, model.features, row);
-    predictRowTrees(model.model.trees, row, k, proba);
+    predictRowTrees(model.model.trees, row, k, proba, combine);
     const probabilities: Record<string, number> = {};
     model.classes.forEach((c, i) => (probabilities[c] = proba[i]!));
     return { label: model.classes[best(proba, 0, k)]!, probabilities };
@@ -44,7 +45,7 @@ export interface TablePrediction {
 export function predictTable(model: ModelArtifact, table: Table, rows?: ArrayLike<number>): TablePrediction {
   const k = model.classes.length;
   const X = transformTableRows(table, model.preprocessing, model.features, rows);
-  const proba = predictProbaTrees(model.model.trees, X, k);
+  const proba = predictProbaTrees(model.model.trees, X, k, treeCombine(model.model.algorithm, model.model.combine));
   const codes = new Int32Array(X.rows);
   for (let i = 0; i < X.rows; i++) codes[i] = best(proba, i * k, k);
   return { codes, labels: Array.from(codes, (c) => model.classes[c]!), proba };

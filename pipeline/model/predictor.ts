@@ -1,4 +1,5 @@
 import type { ModelArtifact } from "./artifact-schema.js";
+import { treeCombine } from "./tree-eval.js";
 import { checkRecord, inputContract, type CheckOptions, type CheckedRecord, type InputContract } from "./input-contract.js";
 
 /**
@@ -55,6 +56,7 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
     base += t.feature.length;
   });
   const nTrees = trees.length;
+  const softmax = treeCombine(model.model.algorithm, model.model.combine) === "sum_softmax";
 
   const predictRow = (row: Float64Array, out: Float64Array): void => {
     out.fill(0);
@@ -68,6 +70,15 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
       }
       const o = node * k;
       for (let c = 0; c < k; c++) out[c]! += value[o + c]!;
+    }
+    if (softmax) {
+      // Gradient boosting: the summed leaves are raw scores (see treeCombine in tree-eval.ts).
+      let max = out[0]!;
+      for (let c = 1; c < k; c++) if (out[c]! > max) max = out[c]!;
+      let sum = 0;
+      for (let c = 0; c < k; c++) sum += out[c] = Math.exp(out[c]! - max);
+      for (let c = 0; c < k; c++) out[c]! /= sum;
+      return;
     }
     let sum = 0;
     for (let c = 0; c < k; c++) sum += out[c]!;

@@ -59,8 +59,21 @@ function leafOf(t: CompiledTree, row: Float64Array): number {
   return node;
 }
 
-/** Class probabilities of one row (feature vector in the trees' feature order), averaged over the trees. */
-export function predictRowTrees(trees: TreeJson[], row: Float64Array, nClasses: number, out?: Float64Array): Float64Array {
+/**
+ * How an ensemble's leaf vectors become class probabilities:
+ * - "mean": leaves hold class probabilities; they are averaged (a tree, a random forest);
+ * - "sum_softmax": leaves hold raw scores (gradient boosting: learning rate and initial scores already
+ *   folded into the leaf values); they are summed and the sum goes through softmax.
+ */
+export type TreeCombine = "mean" | "sum_softmax";
+
+/** The combination an algorithm's trees use (model.combine in the artifact, when present, says it). */
+export function treeCombine(algorithm: string, declared?: TreeCombine): TreeCombine {
+  return declared ?? (algorithm === "gradient_boosting" ? "sum_softmax" : "mean");
+}
+
+/** Class probabilities of one row (feature vector in the trees' feature order), combined over the trees. */
+export function predictRowTrees(trees: TreeJson[], row: Float64Array, nClasses: number, out?: Float64Array, combine: TreeCombine = "mean"): Float64Array {
   const result = out ?? new Float64Array(nClasses);
   result.fill(0);
   for (const tree of trees) {
@@ -68,8 +81,22 @@ export function predictRowTrees(trees: TreeJson[], row: Float64Array, nClasses: 
     const base = leafOf(t, row) * nClasses;
     for (let k = 0; k < nClasses; k++) result[k] += t.value[base + k];
   }
-  normalizeRow(result, 0, nClasses);
+  if (combine === "sum_softmax") softmaxRow(result, 0, nClasses);
+  else normalizeRow(result, 0, nClasses);
   return result;
+}
+
+/** Raw scores → probabilities, in place (shifted by the maximum so that exp cannot overflow). */
+function softmaxRow(p: Float64Array, offset: number, nClasses: number): void {
+  let max = p[offset];
+  for (let k = 1; k < nClasses; k++) if (p[offset + k] > max) max = p[offset + k];
+  let sum = 0;
+  for (let k = 0; k < nClasses; k++) {
+    const e = Math.exp(p[offset + k] - max);
+    p[offset + k] = e;
+    sum += e;
+  }
+  for (let k = 0; k < nClasses; k++) p[offset + k] /= sum;
 }
 
 /**
@@ -82,8 +109,8 @@ function normalizeRow(p: Float64Array, offset: number, nClasses: number): void {
   if (sum > 0) for (let k = 0; k < nClasses; k++) p[offset + k] /= sum;
 }
 
-/** Class probabilities of every row (row-major, rows x nClasses), averaged over the trees. */
-export function predictProbaTrees(trees: TreeJson[], X: { rows: number; features: Float64Array[] }, nClasses: number): Float64Array {
+/** Class probabilities of every row (row-major, rows x nClasses), combined over the trees. */
+export function predictProbaTrees(trees: TreeJson[], X: { rows: number; features: Float64Array[] }, nClasses: number, combine: TreeCombine = "mean"): Float64Array {
   const out = new Float64Array(X.rows * nClasses);
   const nFeatures = X.features.length;
   const row = new Float64Array(nFeatures);
@@ -101,7 +128,8 @@ export function predictProbaTrees(trees: TreeJson[], X: { rows: number; features
       for (let k = 0; k < nClasses; k++) out[o + k] += t.value[base + k];
     }
   }
-  for (let r = 0; r < X.rows; r++) normalizeRow(out, r * nClasses, nClasses);
+  if (combine === "sum_softmax") for (let r = 0; r < X.rows; r++) softmaxRow(out, r * nClasses, nClasses);
+  else for (let r = 0; r < X.rows; r++) normalizeRow(out, r * nClasses, nClasses);
   return out;
 }
 
@@ -152,6 +180,26 @@ export function impurityImportance(trees: TreeJson[], nFeatures: number, criteri
     let sum = 0;
     for (let f = 0; f < nFeatures; f++) sum += imp[f];
     if (sum > 0) for (let f = 0; f < nFeatures; f++) total[f] += imp[f] / sum;
+  }
+  let sum = 0;
+  for (let f = 0; f < nFeatures; f++) sum += total[f];
+  if (sum > 0) for (let f = 0; f < nFeatures; f++) total[f] /= sum;
+  return total;
+}
+
+/**
+ * Importance for trees whose leaves hold raw scores (gradient boosting), where class counts cannot be
+ * reconstructed: the rows routed by each feature's splits (node `n`), normalised to sum 1.
+ */
+export function splitWeightImportance(trees: TreeJson[], nFeatures: number): Float64Array {
+  const total = new Float64Array(nFeatures);
+  for (const tree of trees) {
+    for (let i = 0; i < tree.feature.length; i++) {
+      const f = tree.feature[i];
+      if (f < 0) continue;
+      if (f >= nFeatures) throw new Error(`tree splits on feature ${f} but only ${nFeatures} features were given`);
+      total[f] += tree.n[i];
+    }
   }
   let sum = 0;
   for (let f = 0; f < nFeatures; f++) sum += total[f];

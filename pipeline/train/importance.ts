@@ -1,5 +1,5 @@
 import type { TreeJson } from "../model/artifact-schema.js";
-import { impurityImportance, predictProbaTrees } from "../model/tree-eval.js";
+import { impurityImportance, predictProbaTrees, splitWeightImportance, type TreeCombine } from "../model/tree-eval.js";
 import type { FeatureMatrix } from "../model/transform.js";
 import { argmaxRows, labelScores } from "./metrics.js";
 import { Random } from "../core/random.js";
@@ -32,8 +32,9 @@ export function featureGroups(inputFeatures: string[], encodedNames: string[]): 
   }));
 }
 
-export function impurityByFeature(trees: TreeJson[], groups: FeatureGroup[], nEncoded: number, criterion: "gini" | "entropy" = "gini"): Record<string, number> {
-  const raw = impurityImportance(trees, nEncoded, criterion);
+/** For boosted trees (leaves are raw scores, no class counts), the rows routed by each feature's splits instead. */
+export function impurityByFeature(trees: TreeJson[], groups: FeatureGroup[], nEncoded: number, criterion: "gini" | "entropy" = "gini", combine: TreeCombine = "mean"): Record<string, number> {
+  const raw = combine === "sum_softmax" ? splitWeightImportance(trees, nEncoded) : impurityImportance(trees, nEncoded, criterion);
   const out: Record<string, number> = {};
   for (const g of groups) out[g.name] = g.columns.reduce((s, c) => s + (raw[c] ?? 0), 0);
   return out;
@@ -46,7 +47,7 @@ export function permutationImportance(
   y: Int32Array,
   nClasses: number,
   groups: FeatureGroup[],
-  options: { repeats: number; seed: number; maxRows?: number },
+  options: { repeats: number; seed: number; maxRows?: number; combine?: TreeCombine },
 ): Record<string, PermutationScore> {
   const out: Record<string, PermutationScore> = {};
   if (options.repeats <= 0 || X.rows === 0) return out;
@@ -61,7 +62,7 @@ export function permutationImportance(
     sample = { rows: maxRows, names: X.names, features: X.features.map((f) => Float64Array.from(pick, (r) => f[r]!)) };
     labels = Int32Array.from(pick, (r) => y[r]!);
   }
-  const score = (m: FeatureMatrix) => labelScores(labels, argmaxRows(predictProbaTrees(trees, m, nClasses), nClasses), nClasses).macro_f1;
+  const score = (m: FeatureMatrix) => labelScores(labels, argmaxRows(predictProbaTrees(trees, m, nClasses, options.combine), nClasses), nClasses).macro_f1;
   const base = score(sample);
   for (const g of groups) {
     const drops: number[] = [];

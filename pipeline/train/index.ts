@@ -12,7 +12,8 @@ import { profileWithGroups } from "../data/profile-groups.js";
 import { SCHEMA_VIOLATION_POLICY } from "../data/violations.js";
 import { getColumn, takeRows, type Table } from "../data/table.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
-import { predictProbaTrees } from "../model/tree-eval.js";
+import { predictProbaTrees, treeCombine } from "../model/tree-eval.js";
+import { fitBoosting } from "./boosting.js";
 import { contractFeatures } from "../model/input-contract.js";
 import type { FeatureMatrix } from "../model/transform.js";
 import { fitForest } from "./forest.js";
@@ -95,8 +96,10 @@ export function selectCandidates(candidates: Candidate[], wanted: string | undef
 }
 
 /** Fits one candidate; a single decision tree is a one-tree ensemble in the artifact. */
-export async function fitCandidate(candidate: Candidate, X: FeatureMatrix, y: Int32Array, classes: string[], seed: number): Promise<TreeJson[]> {
+export async function fitCandidate(candidate: Candidate, X: FeatureMatrix, y: Int32Array, classes: string[], seed: number, groups?: Int32Array): Promise<TreeJson[]> {
   if (candidate.algorithm === "decision_tree") return [fitTree(X, y, classes.length, candidate.params, { seed, classNames: classes })];
+  // Boosting's early-stopping rows are whole groups when the data has groups (the rows' group ids).
+  if (candidate.algorithm === "gradient_boosting") return fitBoosting(X, y, classes.length, candidate.params, { seed, classNames: classes, groups }).trees;
   return fitForest(X, y, classes.length, candidate.params, { seed, classNames: classes });
 }
 
@@ -106,10 +109,12 @@ export async function fitCandidate(candidate: Candidate, X: FeatureMatrix, y: In
  * A forest's artifact shrinks by about a third; a served probability moves by at most 5e-5. The step
  * evaluates the compacted trees, so the reported metrics describe exactly what is served.
  */
-export function compactTrees(trees: TreeJson[]): TreeJson[] {
+export function compactTrees(trees: TreeJson[], algorithm: Candidate["algorithm"] = "random_forest"): TreeJson[] {
+  // Boosting leaves are raw scores summed over hundreds of trees: they stay exact.
+  const round = algorithm !== "gradient_boosting";
   return trees.map((t) => ({
     ...t,
-    value: t.value.map((v) => (v ? v.map((p) => Math.round(p * 1e4) / 1e4) : null)),
+    value: round ? t.value.map((v) => (v ? v.map((p) => Math.round(p * 1e4) / 1e4) : null)) : t.value,
     n: t.n.map((x) => Number(x.toPrecision(4))),
   }));
 }
@@ -210,8 +215,8 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     const scores: number[] = [];
     const started = performance.now();
     for (const [i, p] of prepared.entries()) {
-      const trees = await fitCandidate(candidate, p.train.X, p.train.y, classes, seed);
-      const pred = argmaxRows(predictProbaTrees(trees, p.evaluation.X, classes.length), classes.length);
+      const trees = await fitCandidate(candidate, p.train.X, p.train.y, classes, seed, foldGroups && Int32Array.from(p.trainRows, (r) => foldGroups[r]!));
+      const pred = argmaxRows(predictProbaTrees(trees, p.evaluation.X, classes.length, treeCombine(candidate.algorithm)), classes.length);
       scores.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
       reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${scores[i]!.toFixed(4)}`);
     }
@@ -226,15 +231,16 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   reporter.info(`train: selected ${chosen.name} (CV ${metric} ${cv[best]!.mean.toFixed(4)})`);
 
   const final = prepare(table, labels, config, trainRows, split.test);
-  const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed));
-  const proba = predictProbaTrees(trees, final.evaluation.X, classes.length);
+  const combine = treeCombine(chosen.algorithm);
+  const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed, foldGroups && Int32Array.from(final.trainRows, (r) => foldGroups[r]!)), chosen.algorithm);
+  const proba = predictProbaTrees(trees, final.evaluation.X, classes.length, combine);
   const test = classificationMetrics(final.evaluation.y, proba, classes);
   const yPred = argmaxRows(proba, classes.length);
   const slices = sliceMetrics(table, split.test, final.evaluation.y, yPred, classes.length, dataset.slices);
   const groups = featureGroups(dataset.features, final.params.encoded_features);
   const importance = {
-    impurity: impurityByFeature(trees, groups, final.params.encoded_features.length, chosen.params.criterion),
-    permutation: permutationImportance(trees, final.evaluation.X, final.evaluation.y, classes.length, groups, { repeats: config.training.permutation_importance_repeats, seed }),
+    impurity: impurityByFeature(trees, groups, final.params.encoded_features.length, "criterion" in chosen.params ? chosen.params.criterion : "gini", combine),
+    permutation: permutationImportance(trees, final.evaluation.X, final.evaluation.y, classes.length, groups, { repeats: config.training.permutation_importance_repeats, seed, combine }),
   };
 
   const splitInfo = {
@@ -280,7 +286,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     features: contractFeatures(final.specs, dataset.columns, referenceProfile),
     preprocessing: final.params,
     input_policy: config.serving.input_policy,
-    model: { algorithm: chosen.algorithm, params: { ...chosen.params }, trees },
+    model: { algorithm: chosen.algorithm, params: { ...chosen.params }, ...(combine === "sum_softmax" ? { combine, iterations: trees.length / classes.length } : {}), trees },
     metrics: {
       accuracy: test.accuracy,
       balanced_accuracy: test.balanced_accuracy,

@@ -11,7 +11,7 @@ export const METRICS_REPORT_VERSION = 1;
 export const CandidateScoreSchema = z
   .object({
     candidate: z.string(),
-    algorithm: z.enum(["decision_tree", "random_forest"]),
+    algorithm: z.enum(["decision_tree", "random_forest", "gradient_boosting"]),
     metric: z.enum(["macro_f1", "accuracy", "balanced_accuracy"]),
     /** Score of each cross-validation fold (on the training part). */
     folds: z.array(z.number()),
@@ -27,7 +27,7 @@ export const MetricsReportSchema = z
     version: z.literal(METRICS_REPORT_VERSION),
     model: z.string(),
     candidate: z.string(),
-    algorithm: z.enum(["decision_tree", "random_forest"]),
+    algorithm: z.enum(["decision_tree", "random_forest", "gradient_boosting"]),
     selection_metric: z.enum(["macro_f1", "accuracy", "balanced_accuracy"]),
     classes: z.array(z.string()),
     split: z

@@ -1,0 +1,576 @@
+import type { TreeJson } from "../model/artifact-schema.js";
+import { binColumn, binMatrix, type BinnedMatrix } from "./binning.js";
+import { Random } from "../core/random.js";
+import { checkTrainingInput, resolveClassWeights, type TrainMatrix, type TreeFitParams } from "./tree.js";
+
+/**
+ * Histogram gradient boosting for classification (multinomial / softmax), after scikit-learn's
+ * HistGradientBoostingClassifier and LightGBM: per iteration one regression tree per class is grown
+ * leaf-wise on the gradients and hessians of the softmax cross-entropy, on binned features.
+ *
+ * The result is an ordinary list of trees in the artifact's tree shape: tree t*K + k belongs to class k
+ * and its leaves hold a raw score for class k only (the other entries are 0), with the learning rate
+ * already applied and the initial scores (log class priors) added to the leaves of the first iteration.
+ * A prediction is therefore softmax(sum of the trees' leaf vectors): see combineTrees in
+ * pipeline/model/tree-eval.ts ("sum_softmax"), which needs no training code.
+ */
+
+export interface BoostingFitParams {
+  learning_rate: number;
+  /** Boosting iterations (each adds one tree per class); early stopping may end sooner. */
+  max_iter: number;
+  /** Leaves per tree (grown best-first); 0 = no limit (then max_depth bounds the tree). */
+  max_leaf_nodes: number;
+  /** 0 = no limit. */
+  max_depth: number;
+  min_samples_leaf: number;
+  l2_regularization: number;
+  max_bins: number;
+  class_weight: TreeFitParams["class_weight"];
+  /** "auto" = on when the training part has more than 10 000 rows (scikit-learn's rule). */
+  early_stopping: "auto" | boolean;
+  /** Share of the training rows held out to decide when to stop (grouped when groups are given). */
+  validation_fraction: number;
+  /** Stop when the validation loss has not improved by more than tol over this many iterations. */
+  n_iter_no_change: number;
+  tol: number;
+}
+
+export const BOOSTING_DEFAULTS: BoostingFitParams = {
+  learning_rate: 0.1,
+  max_iter: 100,
+  max_leaf_nodes: 31,
+  max_depth: 0,
+  min_samples_leaf: 20,
+  l2_regularization: 0,
+  max_bins: 255,
+  class_weight: "none",
+  early_stopping: "auto",
+  validation_fraction: 0.1,
+  n_iter_no_change: 10,
+  tol: 1e-7,
+};
+
+/** A split needs at least this much hessian on each side (scikit-learn's min_hessian_to_split). */
+const MIN_HESSIAN = 1e-3;
+/** Threshold of a split that sends every present value left and only missing values right. */
+const ALL_PRESENT = Number.MAX_VALUE;
+
+export interface BoostingResult {
+  trees: TreeJson[];
+  /** Iterations kept (trees = iterations x classes). */
+  iterations: number;
+  /** Validation loss before the first iteration and after each one (empty without early stopping). */
+  validationLoss: number[];
+  /** Initial raw score per class (already folded into the first iteration's leaves). */
+  initScores: number[];
+}
+
+export interface BoostingOptions {
+  seed?: number;
+  classNames?: string[];
+  /** Group id per row: the early-stopping validation rows are then whole groups. */
+  groups?: Int32Array;
+  /** Called after every iteration (progress display). */
+  onIteration?: (done: number, max: number) => void;
+}
+
+/** Rows held out for early stopping: whole groups when given (seeded shuffle), else stratified by class. */
+export function validationRows(y: Int32Array, nClasses: number, fraction: number, seed: number, groups?: Int32Array): Uint8Array {
+  const n = y.length;
+  const held = new Uint8Array(n);
+  const rng = new Random(seed, 7);
+  if (groups) {
+    let count = 0;
+    for (let i = 0; i < n; i++) count = Math.max(count, groups[i]! + 1);
+    const sizes = new Int32Array(count);
+    for (let i = 0; i < n; i++) sizes[groups[i]!]!++;
+    const order = Int32Array.from({ length: count }, (_, g) => g).filter((g) => sizes[g]! > 0);
+    rng.shuffle(order);
+    const want = fraction * n;
+    const take = new Uint8Array(count);
+    let got = 0;
+    // Whole groups until the share is reached; never every group (something must remain to train on).
+    for (let j = 0; j < order.length - 1 && got < want; j++) {
+      take[order[j]!] = 1;
+      got += sizes[order[j]!]!;
+    }
+    for (let i = 0; i < n; i++) held[i] = take[groups[i]!]!;
+    return held;
+  }
+  for (let k = 0; k < nClasses; k++) {
+    const rows: number[] = [];
+    for (let i = 0; i < n; i++) if (y[i] === k) rows.push(i);
+    const order = Int32Array.from(rows);
+    rng.shuffle(order);
+    const m = Math.min(order.length - 1, Math.round(fraction * order.length));
+    for (let j = 0; j < m; j++) held[order[j]!] = 1;
+  }
+  return held;
+}
+
+function takeRows(X: TrainMatrix, y: Int32Array, mask: Uint8Array, want: number): { X: TrainMatrix; y: Int32Array } {
+  const idx: number[] = [];
+  for (let i = 0; i < mask.length; i++) if (mask[i] === want) idx.push(i);
+  return {
+    X: { rows: idx.length, names: X.names, features: X.features.map((c) => Float64Array.from(idx, (i) => c[i]!)) },
+    y: Int32Array.from(idx, (i) => y[i]!),
+  };
+}
+
+/** Fits a histogram gradient-boosting classifier; deterministic for a given seed. */
+export function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: number, params: BoostingFitParams, options: BoostingOptions = {}): BoostingResult {
+  checkTrainingInput(X, y, nClasses);
+  const p = params;
+  if (!(p.learning_rate > 0)) throw new Error(`learning_rate must be > 0, got ${p.learning_rate}`);
+  if (!Number.isInteger(p.max_iter) || p.max_iter < 1) throw new Error(`max_iter must be a positive integer, got ${p.max_iter}`);
+  if (options.groups && options.groups.length !== X.rows) throw new Error(`groups has ${options.groups.length} rows, features ${X.rows}`);
+  const seed = options.seed ?? 0;
+  const early = p.early_stopping === "auto" ? X.rows > 10_000 : p.early_stopping;
+  let train = { X, y };
+  let valid: { X: TrainMatrix; y: Int32Array } | null = null;
+  if (early && p.validation_fraction > 0) {
+    const held = validationRows(y, nClasses, p.validation_fraction, seed, options.groups);
+    let nHeld = 0;
+    for (let i = 0; i < held.length; i++) nHeld += held[i]!;
+    if (nHeld > 0 && nHeld < X.rows) {
+      train = takeRows(X, y, held, 0);
+      valid = takeRows(X, y, held, 1);
+    }
+  }
+  const K = nClasses;
+  const data = binMatrix(train.X, Math.min(p.max_bins, 255));
+  const n = train.X.rows;
+  const classWeight = resolveClassWeights(train.y, K, p.class_weight, options.classNames);
+  const w = new Float64Array(n);
+  for (let i = 0; i < n; i++) w[i] = classWeight[train.y[i]!]!;
+
+  // Initial raw scores: log of the (weighted) class priors, as scikit-learn's multinomial loss.
+  const prior = new Float64Array(K);
+  let wSum = 0;
+  for (let i = 0; i < n; i++) {
+    prior[train.y[i]!] += w[i]!;
+    wSum += w[i]!;
+  }
+  const initScores: number[] = [];
+  for (let k = 0; k < K; k++) initScores.push(Math.log(Math.max(prior[k]! / wSum, 1e-12)));
+
+  const raw = new Float64Array(n * K);
+  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) raw[i * K + k] = initScores[k]!;
+  let validCodes: Uint8Array[] | null = null;
+  let validRaw: Float64Array | null = null;
+  let validW: Float64Array | null = null;
+  const validationLoss: number[] = [];
+  if (valid) {
+    const v = valid;
+    validCodes = data.edges.map((e, f) => {
+      const out = new Uint8Array(v.X.rows);
+      binColumn(v.X.features[f]!, e, out);
+      return out;
+    });
+    validRaw = new Float64Array(v.X.rows * K);
+    for (let i = 0; i < v.X.rows; i++) for (let k = 0; k < K; k++) validRaw[i * K + k] = initScores[k]!;
+    validW = Float64Array.from(v.y, (c) => classWeight[c]!);
+    validationLoss.push(softmaxLoss(validRaw, v.y, validW, K));
+  }
+
+  const grower = new GradientTreeGrower(data, p);
+  const proba = new Float64Array(n * K);
+  const gh = new Float64Array(2 * n);
+  const trees: TreeJson[] = [];
+  let iterations = 0;
+  for (let it = 0; it < p.max_iter; it++) {
+    softmaxRows(raw, proba, n, K);
+    const iterTrees: BoostTree[] = [];
+    for (let k = 0; k < K; k++) {
+      for (let i = 0; i < n; i++) {
+        const pk = proba[i * K + k]!;
+        const wi = w[i]!;
+        gh[2 * i] = wi * (pk - (train.y[i] === k ? 1 : 0));
+        gh[2 * i + 1] = wi * pk * (1 - pk);
+      }
+      iterTrees.push(grower.grow(gh));
+    }
+    // Raw scores are updated after all K trees of the iteration: each is fitted to the same gradients.
+    for (let k = 0; k < K; k++) {
+      const t = iterTrees[k]!;
+      t.addTo(raw, K, k);
+      if (validCodes && validRaw) t.addToBinned(validCodes, validRaw, K, k);
+      trees.push(t.toJson(K, k, it === 0 ? initScores[k]! : 0));
+    }
+    iterations++;
+    options.onIteration?.(iterations, p.max_iter);
+    if (valid && validRaw && validW) {
+      validationLoss.push(softmaxLoss(validRaw, valid.y, validW, K));
+      if (shouldStop(validationLoss, p.n_iter_no_change, p.tol)) break;
+    }
+  }
+  return { trees, iterations, validationLoss, initScores };
+}
+
+/** scikit-learn's rule: stop when none of the last n scores beats the one before them by more than tol. */
+function shouldStop(losses: number[], nIterNoChange: number, tol: number): boolean {
+  if (losses.length <= nIterNoChange) return false;
+  const reference = losses[losses.length - 1 - nIterNoChange]!;
+  for (let j = losses.length - nIterNoChange; j < losses.length; j++) if (losses[j]! < reference - tol) return false;
+  return true;
+}
+
+function softmaxRows(raw: Float64Array, out: Float64Array, n: number, K: number): void {
+  for (let i = 0; i < n; i++) {
+    const o = i * K;
+    let max = raw[o]!;
+    for (let k = 1; k < K; k++) if (raw[o + k]! > max) max = raw[o + k]!;
+    let s = 0;
+    for (let k = 0; k < K; k++) {
+      const e = Math.exp(raw[o + k]! - max);
+      out[o + k] = e;
+      s += e;
+    }
+    for (let k = 0; k < K; k++) out[o + k] = out[o + k]! / s;
+  }
+}
+
+/** Weighted mean cross-entropy of softmax(raw). */
+export function softmaxLoss(raw: Float64Array, y: Int32Array, w: Float64Array, K: number): number {
+  let loss = 0;
+  let wSum = 0;
+  for (let i = 0; i < y.length; i++) {
+    const o = i * K;
+    let max = raw[o]!;
+    for (let k = 1; k < K; k++) if (raw[o + k]! > max) max = raw[o + k]!;
+    let s = 0;
+    for (let k = 0; k < K; k++) s += Math.exp(raw[o + k]! - max);
+    loss += w[i]! * (Math.log(s) + max - raw[o + y[i]!]!);
+    wSum += w[i]!;
+  }
+  return wSum > 0 ? loss / wSum : 0;
+}
+
+/** A grown regression tree: nodes, and each training row's leaf (by position ranges). */
+class BoostTree {
+  constructor(
+    readonly feature: number[],
+    readonly bin: number[],
+    readonly threshold: number[],
+    readonly left: number[],
+    readonly right: number[],
+    readonly missingLeft: (0 | 1)[],
+    readonly value: number[],
+    readonly count: number[],
+    /** Per leaf: [node, start, end) of its rows in `order`. */
+    private readonly leafRanges: number[],
+    private readonly order: Int32Array,
+  ) {}
+
+  addTo(raw: Float64Array, K: number, k: number): void {
+    const r = this.leafRanges;
+    for (let j = 0; j < r.length; j += 3) {
+      const v = this.value[r[j]!]!;
+      for (let i = r[j + 1]!; i < r[j + 2]!; i++) raw[this.order[i]! * K + k] += v;
+    }
+  }
+
+  /** Adds the leaf values to rows given as bin codes (the validation rows). */
+  addToBinned(codes: Uint8Array[], raw: Float64Array, K: number, k: number): void {
+    const rows = codes[0]!.length;
+    for (let i = 0; i < rows; i++) {
+      let node = 0;
+      while (this.feature[node]! >= 0) {
+        const f = this.feature[node]!;
+        const c = codes[f]![i]!;
+        const missingCode = c === this.missingCodeOf(f);
+        node = (missingCode ? this.missingLeft[node] === 1 : c <= this.bin[node]!) ? this.left[node]! : this.right[node]!;
+      }
+      raw[i * K + k] += this.value[node]!;
+    }
+  }
+
+  missingCodes: Int32Array | null = null;
+  private missingCodeOf(f: number): number {
+    return this.missingCodes![f]!;
+  }
+
+  toJson(K: number, k: number, offset: number): TreeJson {
+    const nodes = this.feature.length;
+    const t: TreeJson = { feature: this.feature.slice(), threshold: this.threshold.slice(), left: this.left.slice(), right: this.right.slice(), missing_left: this.missingLeft.slice(), value: [], n: this.count.slice() };
+    for (let i = 0; i < nodes; i++) {
+      if (this.feature[i]! >= 0) {
+        t.value.push(null);
+        continue;
+      }
+      const v = new Array<number>(K).fill(0);
+      v[k] = this.value[i]! + offset;
+      t.value.push(v);
+    }
+    return t;
+  }
+}
+
+interface Split {
+  gain: number;
+  feature: number;
+  bin: number;
+  missingLeft: 0 | 1;
+  gL: number;
+  hL: number;
+  cL: number;
+}
+
+interface Leaf {
+  node: number;
+  start: number;
+  end: number;
+  depth: number;
+  G: number;
+  H: number;
+  C: number;
+  hist: Float64Array | null;
+  split: Split | null;
+}
+
+/**
+ * Grows one tree on gradients g and hessians h (indexed by training row). Rows are an index array
+ * partitioned in place per split (stable); gradients travel with them so histogram building reads them in
+ * order. Histograms hold (sum g, sum h, count) per bin; a split's smaller child is built, the larger is
+ * the parent minus it.
+ */
+class GradientTreeGrower {
+  private readonly F: number;
+  private readonly idx: Int32Array;
+  private readonly tmpIdx: Int32Array;
+  /** Bin codes row-major (row * F + f): one histogram pass reads a row's codes from one cache line. */
+  private readonly rowCodes: Uint8Array;
+  /** Gradient and hessian of row r at 2r and 2r + 1 (one cache line for both). */
+  private gh: Float64Array = new Float64Array(0);
+  private readonly featOff: Int32Array;
+  private readonly histSize: number;
+  private readonly pool: Float64Array[] = [];
+  private readonly missingCodes: Int32Array;
+  private readonly maxLeaves: number;
+  private readonly maxDepth: number;
+
+  constructor(
+    private readonly data: BinnedMatrix,
+    private readonly p: BoostingFitParams,
+  ) {
+    const n = data.rows;
+    this.F = data.codes.length;
+    this.idx = new Int32Array(n);
+    this.tmpIdx = new Int32Array(n);
+    this.rowCodes = new Uint8Array(n * this.F);
+    for (let f = 0; f < this.F; f++) {
+      const codes = data.codes[f]!;
+      for (let i = 0, o = f; i < n; i++, o += this.F) this.rowCodes[o] = codes[i]!;
+    }
+    this.featOff = new Int32Array(this.F + 1);
+    for (let f = 0; f < this.F; f++) this.featOff[f + 1] = this.featOff[f]! + (data.nBins[f]! + 1) * 3;
+    this.histSize = this.featOff[this.F]!;
+    this.missingCodes = Int32Array.from(data.nBins);
+    this.maxLeaves = p.max_leaf_nodes > 0 ? p.max_leaf_nodes : Number.POSITIVE_INFINITY;
+    this.maxDepth = p.max_depth > 0 ? p.max_depth : Number.POSITIVE_INFINITY;
+    if (!Number.isFinite(this.maxLeaves) && !Number.isFinite(this.maxDepth)) throw new Error("gradient boosting needs max_leaf_nodes or max_depth (both are unlimited)");
+  }
+
+  /** Grows a tree on gh (gradient, hessian of row r at 2r, 2r + 1). */
+  grow(gh: Float64Array): BoostTree {
+    const n = this.data.rows;
+    const idx = this.idx;
+    this.gh = gh;
+    let G = 0;
+    let H = 0;
+    for (let i = 0; i < n; i++) {
+      idx[i] = i;
+      G += gh[2 * i]!;
+      H += gh[2 * i + 1]!;
+    }
+    const feature: number[] = [];
+    const bin: number[] = [];
+    const threshold: number[] = [];
+    const left: number[] = [];
+    const right: number[] = [];
+    const missingLeft: (0 | 1)[] = [];
+    const value: number[] = [];
+    const count: number[] = [];
+    const newNode = (C: number): number => {
+      feature.push(-1);
+      bin.push(-1);
+      threshold.push(0);
+      left.push(-1);
+      right.push(-1);
+      missingLeft.push(0);
+      value.push(0);
+      count.push(C);
+      return feature.length - 1;
+    };
+    const root: Leaf = { node: newNode(n), start: 0, end: n, depth: 0, G, H, C: n, hist: null, split: null };
+    const open: Leaf[] = [];
+    const done: Leaf[] = [];
+    const consider = (leaf: Leaf) => {
+      if (this.splittable(leaf)) {
+        if (!leaf.hist) {
+          leaf.hist = this.takeHist();
+          this.build(leaf.hist, leaf.start, leaf.end);
+        }
+        leaf.split = this.bestSplit(leaf);
+      }
+      if (leaf.split) open.push(leaf);
+      else {
+        if (leaf.hist) this.pool.push(leaf.hist);
+        leaf.hist = null;
+        done.push(leaf);
+      }
+    };
+    consider(root);
+    let leaves = 1;
+    while (open.length > 0 && leaves < this.maxLeaves) {
+      // Best-first: the open leaf with the largest gain (ties: the older node, for determinism).
+      let b = 0;
+      for (let j = 1; j < open.length; j++) if (open[j]!.split!.gain > open[b]!.split!.gain) b = j;
+      const leaf = open[b]!;
+      open.splice(b, 1);
+      const s = leaf.split!;
+      const mid = this.partition(leaf.start, leaf.end, s.feature, s.bin, s.missingLeft === 1);
+      const l: Leaf = { node: newNode(mid - leaf.start), start: leaf.start, end: mid, depth: leaf.depth + 1, G: s.gL, H: s.hL, C: mid - leaf.start, hist: null, split: null };
+      const r: Leaf = { node: newNode(leaf.end - mid), start: mid, end: leaf.end, depth: leaf.depth + 1, G: leaf.G - s.gL, H: leaf.H - s.hL, C: leaf.end - mid, hist: null, split: null };
+      const id = leaf.node;
+      feature[id] = s.feature;
+      bin[id] = s.bin;
+      threshold[id] = s.bin >= this.data.nBins[s.feature]! - 1 ? ALL_PRESENT : this.data.edges[s.feature]![s.bin]!;
+      left[id] = l.node;
+      right[id] = r.node;
+      missingLeft[id] = s.missingLeft;
+      leaves++;
+      // Children's histograms: build the smaller, derive the larger from the parent's (in its buffer).
+      const parent = leaf.hist!;
+      leaf.hist = null;
+      const needL = this.splittable(l);
+      const needR = this.splittable(r);
+      if (needL || needR) {
+        const small = l.C <= r.C ? l : r;
+        const large = small === l ? r : l;
+        const hs = this.takeHist();
+        this.build(hs, small.start, small.end);
+        for (let i = 0; i < this.histSize; i++) parent[i] = parent[i]! - hs[i]!;
+        small.hist = hs;
+        large.hist = parent;
+      } else this.pool.push(parent);
+      consider(l);
+      consider(r);
+    }
+    for (const leaf of open) {
+      if (leaf.hist) this.pool.push(leaf.hist);
+      done.push(leaf);
+    }
+    const l2 = this.p.l2_regularization;
+    const lr = this.p.learning_rate;
+    const ranges: number[] = [];
+    done.sort((a, c) => a.node - c.node);
+    for (const leaf of done) {
+      value[leaf.node] = leaf.H + l2 > 0 ? (-lr * leaf.G) / (leaf.H + l2) : 0;
+      ranges.push(leaf.node, leaf.start, leaf.end);
+    }
+    const tree = new BoostTree(feature, bin, threshold, left, right, missingLeft, value, count, ranges, Int32Array.from(this.idx));
+    tree.missingCodes = this.missingCodes;
+    return tree;
+  }
+
+  private splittable(leaf: Leaf): boolean {
+    return leaf.depth < this.maxDepth && leaf.C >= 2 * this.p.min_samples_leaf && leaf.H >= 2 * MIN_HESSIAN;
+  }
+
+  private takeHist(): Float64Array {
+    const h = this.pool.pop();
+    if (h) {
+      h.fill(0);
+      return h;
+    }
+    return new Float64Array(this.histSize);
+  }
+
+  /** Histograms of rows [start, end): one pass over the rows, every feature's bin updated per row. */
+  private build(hist: Float64Array, start: number, end: number): void {
+    const { idx, gh, rowCodes, featOff } = this;
+    const F = this.F;
+    for (let i = start; i < end; i++) {
+      const r = idx[i]!;
+      const gi = gh[2 * r]!;
+      const hi = gh[2 * r + 1]!;
+      const base = r * F;
+      for (let f = 0; f < F; f++) {
+        const o = featOff[f]! + rowCodes[base + f]! * 3;
+        hist[o] = hist[o]! + gi;
+        hist[o + 1] = hist[o + 1]! + hi;
+        hist[o + 2] = hist[o + 2]! + 1;
+      }
+    }
+  }
+
+  /** Best split of a leaf over all features and bin boundaries, missing values sent either way. */
+  private bestSplit(leaf: Leaf): Split | null {
+    const hist = leaf.hist!;
+    const l2 = this.p.l2_regularization;
+    const msl = this.p.min_samples_leaf;
+    const { G, H, C } = leaf;
+    const parentScore = (G * G) / (H + l2);
+    let best: Split | null = null;
+    let bestGain = 0;
+    for (let f = 0; f < this.F; f++) {
+      const off = this.featOff[f]!;
+      const nb = this.data.nBins[f]!;
+      const mo = off + nb * 3;
+      const mG = hist[mo]!;
+      const mH = hist[mo + 1]!;
+      const mC = hist[mo + 2]!;
+      let aG = 0;
+      let aH = 0;
+      let aC = 0;
+      // Cut after bin b (present codes <= b left). b = nb - 1 is "all present left", useful only with missing values.
+      const lastCut = mC > 0 ? nb - 1 : nb - 2;
+      for (let b = 0; b <= lastCut; b++) {
+        const o = off + b * 3;
+        aG += hist[o]!;
+        aH += hist[o + 1]!;
+        aC += hist[o + 2]!;
+        if (hist[o + 2]! === 0 && b < nb - 1) continue;
+        for (let side = 0; side < 2; side++) {
+          // side 0: missing right; side 1: missing left (only when there are missing values and a present value goes right).
+          if (side === 1 && (mC === 0 || b === nb - 1)) break;
+          const gL = side === 1 ? aG + mG : aG;
+          const hL = side === 1 ? aH + mH : aH;
+          const cL = side === 1 ? aC + mC : aC;
+          const cR = C - cL;
+          if (cL < msl || cR < msl) continue;
+          const hR = H - hL;
+          if (hL < MIN_HESSIAN || hR < MIN_HESSIAN) continue;
+          const gR = G - gL;
+          const gain = (gL * gL) / (hL + l2) + (gR * gR) / (hR + l2) - parentScore;
+          if (gain > bestGain) {
+            bestGain = gain;
+            // Without missing values in training, unseen missing values follow the child with more rows.
+            const ml: 0 | 1 = side === 1 || (mC === 0 && cL >= cR) ? 1 : 0;
+            best = { gain, feature: f, bin: b, missingLeft: ml, gL, hL, cL };
+          }
+        }
+      }
+    }
+    return best;
+  }
+
+  /** Stable partition of positions [start, end) by "code <= bin" (missing code → missingLeft). */
+  private partition(start: number, end: number, f: number, bin: number, missingLeft: boolean): number {
+    const codes = this.data.codes[f]!;
+    const missing = this.missingCodes[f]!;
+    const { idx, tmpIdx } = this;
+    let l = start;
+    let r = 0;
+    for (let i = start; i < end; i++) {
+      const row = idx[i]!;
+      const c = codes[row]!;
+      if (c === missing ? missingLeft : c <= bin) idx[l++] = row;
+      else tmpIdx[r++] = row;
+    }
+    for (let j = 0; j < r; j++) idx[l + j] = tmpIdx[j]!;
+    return l;
+  }
+}
