@@ -157,6 +157,7 @@ export async function promote(input: PromoteInput): Promise<PromoteResult> {
       const same = await sameModel(root, registry, source);
       if (same) return nothingToPromote(reporter, name, same, contentSha);
       const p = plan(source, config, registry, registry, clock(), validated);
+      reporter.info(`staging ${versionDir(name, p.version)} and the registry`);
       await writeStaged(root, p.files, p.registry);
       reporter.info(`registered ${name} v${p.version} in ${p.entry.artifact.path}${validated ? "" : " (untagged: not validated)"}${p.replaced ? `; production moves from v${p.replaced}` : ""}`);
       report(reporter, name, p.version, null, null, true);

@@ -109,6 +109,7 @@ async function proposeLocked(input: ProposeInput, remote: string, base: string):
     if (!change) return null;
     branch = existing?.head ?? change.branch;
     await tree.checkoutBranch(branch);
+    reporter.info(`staging the change on ${branch} in a temporary worktree`);
     await writeStaged(dir, change.files, change.registry);
     commit = await tree.commit(["models"], change.commitMessage, authorFromEnv());
     await tree.push(branch, remote);

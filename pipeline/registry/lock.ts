@@ -9,7 +9,7 @@ export const REGISTRY_LOCK_DIR = "models/.registry.lock";
 export interface RegistryLockOptions {
   /** How long to wait for another writer before failing (ms). Default 120 s: a promotion with --open-pr takes seconds. */
   waitMs?: number;
-  /** A lock not refreshed for this long is stale (its holder died) and is taken over (ms). Default 10 s. */
+  /** A lock not refreshed for this long is stale (its holder died) and is taken over (ms). Default 5 s, or PIPELINE_LOCK_STALE_MS; at least 2 s. */
   staleMs?: number;
   /**
    * Lock this path instead of `<root>/models/.registry.lock` (promotions by pull request lock in the
@@ -35,7 +35,7 @@ export class RegistryLockError extends PipelineError {
  */
 export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, options: RegistryLockOptions = {}): Promise<T> {
   const waitMs = options.waitMs ?? 120_000;
-  const staleMs = Math.max(2_000, options.staleMs ?? 10_000);
+  const staleMs = Math.max(2_000, options.staleMs ?? lockStaleFromEnv() ?? 5_000);
   const lockPath = options.lockPath ?? join(root, REGISTRY_LOCK_DIR);
   const label = options.lockPath ?? REGISTRY_LOCK_DIR;
   await mkdir(dirname(lockPath), { recursive: true });
@@ -50,6 +50,7 @@ export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, op
       realpath: false,
       lockfilePath: lockPath,
       stale: staleMs,
+      // Refreshed four times per stale period, so a busy event loop does not make a live lock look stale.
       update: Math.floor(staleMs / 4),
       retries: { retries: Math.ceil(waitMs / maxTimeout) + 8, factor: 1.5, minTimeout, maxTimeout, randomize: true },
       onCompromised: (error) => {
@@ -76,4 +77,11 @@ export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, op
     throw new RegistryLockError(`${label}: the registry lock was lost while writing (${compromised.message}); check the registry with \`pipeline registry check\``, { cause: compromised });
   }
   return result;
+}
+
+/** PIPELINE_LOCK_STALE_MS: how long a killed writer can block the others (the kill test shortens it). */
+function lockStaleFromEnv(): number | undefined {
+  const raw = process.env.PIPELINE_LOCK_STALE_MS;
+  const ms = raw ? Number(raw) : NaN;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
