@@ -17,6 +17,7 @@ import { isLoopbackRegistry, parseImageReference } from "../pipeline/image/refer
 import { dependencySets, parseLock } from "../pipeline/image/stage.js";
 import { sha256File } from "../pipeline/core/hash.js";
 import { PROJECT_ROOT } from "./helpers/cli.js";
+import { bundleAction, runAction } from "./helpers/action.js";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -146,6 +147,37 @@ describe("credentials guard", () => {
     expect(await stat(join(root, "out/image/stage")).catch(() => null)).toBeNull();
     expect(await stat(join(root, "no-such-storage")).catch(() => null)).toBeNull();
   });
+});
+
+describe("the build-image action", () => {
+  it("fails the step (exit 1) when the auth action's credentials file sits in a workspace whose ignore file lets it in", async () => {
+    const root = await tempDir();
+    await put(root, "package.json", JSON.stringify({ name: "x", type: "module", devDependencies: {} }));
+    await put(root, "package-lock.json", JSON.stringify({ lockfileVersion: 3, packages: { "": { name: "x" } } }));
+    await put(root, ".dockerignore", "node_modules\n");
+    await mkdir(join(root, "models/thermal-comfort/v1"), { recursive: true });
+    await mkdir(join(root, "config"), { recursive: true });
+    await copyFile(join(PROJECT_ROOT, "config/pipeline.yaml"), join(root, "config/pipeline.yaml"));
+    await copyFile(join(PROJECT_ROOT, "models/registry.yaml"), join(root, "models/registry.yaml"));
+    await copyFile(join(PROJECT_ROOT, "models/thermal-comfort/v1/model.json"), join(root, "models/thermal-comfort/v1/model.json"));
+    await put(root, "gha-creds-8d2c41f7a9.json", JSON.stringify({ type: "external_account", credential_source: { url: "https://x" } }));
+    const bundle = await bundleAction("build-image");
+    dirs.push(join(bundle, ".."));
+    const run = await runAction(bundle, { model: "production", tags: "", push: "false", engine: "buildah", config: "config/pipeline.yaml" }, { workspace: root, env: { PIPELINE_BUILDAH_ROOT: join(root, "no-such-storage") } });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/::error::refusing to build: 1 credentials-looking file/);
+    expect(run.stdout).toContain("gha-creds-8d2c41f7a9.json: google-github-actions/auth credentials file");
+    expect(run.outputs.digest).toBeUndefined();
+    expect(await stat(join(root, "no-such-storage")).catch(() => null)).toBeNull();
+  }, 120_000);
+
+  it("refuses an unknown engine as bad input (exit 2)", async () => {
+    const bundle = await bundleAction("build-image");
+    dirs.push(join(bundle, ".."));
+    const run = await runAction(bundle, { model: "production", push: "false", engine: "podman", config: "config/pipeline.yaml" }, { workspace: PROJECT_ROOT });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain('engine: expected auto, docker or buildah, got "podman"');
+  }, 120_000);
 });
 
 describe("dependency staging from the project's lockfile", () => {
