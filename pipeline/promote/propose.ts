@@ -64,7 +64,7 @@ async function registryAt(git: GitClient, ref: string): Promise<Registry> {
  * history kept, and the version it proposed stays registered so no number is ever reused.
  */
 export async function proposeRegistryChange(input: ProposeInput): Promise<ProposeResult | null> {
-  const { git, github, reporter } = input;
+  const { git } = input;
   const remote = git.assertRemoteName(input.remote ?? "origin");
   const base = await git.assertBranchName(input.base, "promotion.github.base_branch");
   if (!(await git.isRepository())) throw new UsageError(`${input.root}: --open-pr needs a git repository with a remote "${remote}"`);
