@@ -1,6 +1,7 @@
 import * as core from "@actions/core";
 import type { Reporter } from "../../pipeline/core/reporter.js";
 import { AnnotationBudget, truncateSummary } from "./limits.js";
+import { progressDisplay } from "../../pipeline/core/progress.js";
 
 /**
  * The Reporter the library steps see when they run as a GitHub Action: log lines, annotations
@@ -15,6 +16,7 @@ export interface ActionsReporter extends Reporter {
 export function actionsReporter(): ActionsReporter {
   const budget = new AnnotationBudget();
   const summaries: string[] = [];
+  const progress = progressDisplay({ write: (line: string) => (core.info(line.replace(/\n$/, "")), true) } as unknown as NodeJS.WritableStream);
   const annotate = (level: "warning" | "error", m: string, a?: Parameters<Reporter["warning"]>[1]) => {
     const decision = budget.admit(level, m);
     if (decision.annotate) (level === "warning" ? core.warning : core.error)(m, a ?? {});
@@ -29,6 +31,9 @@ export function actionsReporter(): ActionsReporter {
     secret: (v) => {
       if (v) core.setSecret(v);
     },
+    // A runner's log is not a terminal: one line when the long step ends, no redraws.
+    progress: (u) => progress.update(u),
+    progressEnd: () => progress.end(),
     finish: async () => {
       for (const { level, message } of budget.flush()) (level === "warning" ? core.warning : core.error)(message);
       // Outside a runner GITHUB_STEP_SUMMARY is unset and core.summary would throw.

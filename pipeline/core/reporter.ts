@@ -1,4 +1,5 @@
 import { maskSecrets, registerSecret } from "./mask.js";
+import { progressDisplay, type ProgressUpdate } from "./progress.js";
 
 /**
  * The outside world a step reports to. The CLI passes a console reporter, the actions pass one
@@ -21,6 +22,12 @@ export interface Reporter {
   output(name: string, value: string): void;
   /** A value that must never appear in logs. */
   secret(value: string): void;
+  /**
+   * Progress of a long step (optional: reporters without a terminal ignore it). Call `progressEnd`
+   * when the step is over.
+   */
+  progress?(update: ProgressUpdate): void;
+  progressEnd?(): void;
 }
 
 export interface RecordedReporter extends Reporter {
@@ -53,6 +60,7 @@ export function recordingReporter(): RecordedReporter {
 /** Console reporter for the CLI: human lines on stderr so stdout stays machine-readable. */
 export function consoleReporter(options: { quiet?: boolean; stream?: NodeJS.WritableStream } = {}): Reporter {
   const out = options.stream ?? process.stderr;
+  const progress = progressDisplay(out as NodeJS.WriteStream);
   // The one masking path (core/mask.ts): registered secrets and token-looking strings.
   const mask = maskSecrets;
   const where = (a?: Annotation) =>
@@ -66,5 +74,9 @@ export function consoleReporter(options: { quiet?: boolean; stream?: NodeJS.Writ
     summary: () => {},
     output: () => {},
     secret: (v) => registerSecret(v),
+    progress: (u) => {
+      if (!options.quiet) progress.update(u);
+    },
+    progressEnd: () => progress.end(),
   };
 }
