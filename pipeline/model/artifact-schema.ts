@@ -5,7 +5,13 @@ import { DataProfileSchema } from "../data/profile-schema.js";
  * `model.json`: everything needed to serve a model without the training code.
  * Bump ARTIFACT_SCHEMA_VERSION on any incompatible change; loaders refuse versions they do not know.
  */
-export const ARTIFACT_SCHEMA_VERSION = 1;
+export const ARTIFACT_SCHEMA_VERSION = 2;
+/**
+ * Versions this build reads. 2 (written since the packed tree encoding) may hold the trees as
+ * `model.packed_trees` (pipeline/model/tree-codec.ts; load.ts decodes them into `model.trees`) or as plain
+ * arrays; 1 always holds plain arrays. After loading, both look the same.
+ */
+export const READABLE_SCHEMA_VERSIONS = [1, 2] as const;
 
 /**
  * Input-contract fields (all optional, so artifacts written before them keep loading; see
@@ -92,7 +98,7 @@ export const LineageSchema = z
 
 export const ModelArtifactSchema = z
   .object({
-    schema_version: z.literal(ARTIFACT_SCHEMA_VERSION),
+    schema_version: z.union([z.literal(1), z.literal(2)]),
     name: z.string(),
     task: z.literal("classification"),
     label: z.object({ column: z.string(), binning: z.record(z.string(), z.unknown()) }).strict(),

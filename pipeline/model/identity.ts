@@ -17,6 +17,8 @@ export function modelContentHash(model: Pick<ModelArtifact, "features" | "prepro
     label: model.label,
     classes: model.classes,
     algorithm: model.model.algorithm,
+    // How the trees combine decides the probabilities; absent (every artifact before the field) hashes as before.
+    ...(model.model.combine ? { combine: model.model.combine } : {}),
     trees: model.model.trees,
   };
   return sha256Hex(canonicalJson(predictive));

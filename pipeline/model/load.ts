@@ -1,6 +1,7 @@
 import { InputError } from "../core/errors.js";
 import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
-import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact } from "./artifact-schema.js";
+import { ModelArtifactSchema, READABLE_SCHEMA_VERSIONS, type ModelArtifact } from "./artifact-schema.js";
+import { decodeTrees, PackedTreesSchema } from "./tree-codec.js";
 import { encodedNames } from "./transform.js";
 
 /**
@@ -18,9 +19,11 @@ export function parseModel(text: string, file: string): ModelArtifact {
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new InputError(`${file}: expected a JSON object (a model artifact)`);
   const version = (raw as Record<string, unknown>).schema_version;
-  if (version !== ARTIFACT_SCHEMA_VERSION) {
-    throw new InputError(`${file}: schema_version: expected ${ARTIFACT_SCHEMA_VERSION}, got ${JSON.stringify(version) ?? "nothing"} (this build reads model artifacts of version ${ARTIFACT_SCHEMA_VERSION})`);
+  if (!(READABLE_SCHEMA_VERSIONS as readonly unknown[]).includes(version)) {
+    const known = READABLE_SCHEMA_VERSIONS.join(" or ");
+    throw new InputError(`${file}: schema_version: expected ${known}, got ${JSON.stringify(version) ?? "nothing"} (this build reads model artifacts of version ${known})`);
   }
+  if (version === 2) unpackTrees(raw as Record<string, unknown>, file);
   const result = ModelArtifactSchema.safeParse(raw);
   if (!result.success) {
     const lines = result.error.issues.slice(0, 10).map((i) => `${i.path.map(String).join(".") || "(root)"}: ${i.message}`);
@@ -30,6 +33,24 @@ export function parseModel(text: string, file: string): ModelArtifact {
   const model = result.data;
   checkConsistency(model, file);
   return model;
+}
+
+/** Version 2 may carry `model.packed_trees`: decoded here into `model.trees`, so everything after loading sees plain trees. */
+function unpackTrees(raw: Record<string, unknown>, file: string): void {
+  const model = raw.model as Record<string, unknown> | undefined;
+  if (!model || typeof model !== "object" || !("packed_trees" in model)) return;
+  if ("trees" in model) throw new InputError(`${file}: model: has both "trees" and "packed_trees"; an artifact holds one of them`);
+  const parsed = PackedTreesSchema.safeParse(model.packed_trees);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new InputError(`${file}: model.packed_trees.${issue.path.map(String).join(".")}: ${issue.message}`);
+  }
+  try {
+    model.trees = decodeTrees(parsed.data);
+  } catch (error) {
+    throw new InputError(`${file}: model.packed_trees: ${(error as Error).message}`);
+  }
+  delete model.packed_trees;
 }
 
 /** What the schema cannot say: tree shapes must agree with the classes and the encoded features. */

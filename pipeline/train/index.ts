@@ -13,6 +13,7 @@ import { SCHEMA_VIOLATION_POLICY } from "../data/violations.js";
 import { getColumn, takeRows, type Table } from "../data/table.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
 import { predictProbaTrees, treeCombine } from "../model/tree-eval.js";
+import { serializeModel } from "../model/tree-codec.js";
 import { fitBoosting } from "./boosting.js";
 import { contractFeatures } from "../model/input-contract.js";
 import type { FeatureMatrix } from "../model/transform.js";
@@ -321,7 +322,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   // The folder is written whole (staged, then renamed): never a new model.json beside an old metrics.json.
   const markdown = renderTrainReport(metrics, "model.json");
   await writeDirAtomic(outDir, [
-    { name: "model.json", data: JSON.stringify(model) + "\n" },
+    { name: "model.json", data: serializeModel(model) + "\n" },
     { name: "metrics.json", data: JSON.stringify(metrics, null, 2) + "\n" },
     { name: "report.md", data: markdown },
   ]);
