@@ -117,8 +117,9 @@ describe("model.json", () => {
     const renamed = structuredClone(good);
     renamed.preprocessing.encoded_features[0] = "nope";
     expect(() => parseModel(JSON.stringify(renamed), "m.json")).toThrowError(/m\.json: preprocessing\.encoded_features: expected \[ta, /);
-    const broken = structuredClone(good);
-    broken.model.trees[0].left[0] = 10_000_000;
+    // model.json packs its trees (schema_version 2); the plain arrays are allowed too and checked the same way.
+    const broken = { ...structuredClone(good), model: structuredClone(ModelArtifactSchema.parse(good).model) };
+    broken.model.trees[0]!.left[0] = 10_000_000;
     expect(() => parseModel(JSON.stringify(broken), "m.json")).toThrowError(/model\.trees\.0: node 0/);
   });
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DataProfileSchema } from "../data/profile-schema.js";
+import { decodeTrees, PackedTreesSchema } from "./tree-codec.js";
 
 /**
  * `model.json`: everything needed to serve a model without the training code.
@@ -96,7 +97,7 @@ export const LineageSchema = z
   })
   .strict();
 
-export const ModelArtifactSchema = z
+const ModelArtifactObjectSchema = z
   .object({
     schema_version: z.union([z.literal(1), z.literal(2)]),
     name: z.string(),
@@ -130,4 +131,30 @@ export const ModelArtifactSchema = z
     lineage: LineageSchema,
   })
   .strict();
+
+/**
+ * A schema_version 2 artifact may hold its trees packed (`model.packed_trees`, see tree-codec.ts): they
+ * are decoded into `model.trees` before validation (on a copy), so every reader of the schema sees plain
+ * trees whatever the file's encoding.
+ */
+function unpackedTrees(raw: unknown, ctx: { addIssue(issue: { code: "custom"; message: string; path: (string | number)[] }): void }): unknown {
+  if (!raw || typeof raw !== "object") return raw;
+  const r = raw as Record<string, unknown>;
+  const model = r.model as Record<string, unknown> | undefined;
+  if (r.schema_version !== 2 || !model || typeof model !== "object" || !("packed_trees" in model) || "trees" in model) return raw;
+  const packed = PackedTreesSchema.safeParse(model.packed_trees);
+  if (!packed.success) {
+    for (const issue of packed.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: ["model", "packed_trees", ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))] });
+    return raw;
+  }
+  try {
+    const { packed_trees: _packed, ...rest } = model;
+    return { ...r, model: { ...rest, trees: decodeTrees(packed.data) } };
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message, path: ["model", "packed_trees"] });
+    return raw;
+  }
+}
+
+export const ModelArtifactSchema = z.preprocess(unpackedTrees, ModelArtifactObjectSchema);
 export type ModelArtifact = z.infer<typeof ModelArtifactSchema>;
