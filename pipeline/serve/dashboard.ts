@@ -28,8 +28,8 @@ table { border-collapse: collapse; width: 100%; font-size: 0.9rem; font-variant-
 th, td { text-align: left; padding: 3px 6px; border-bottom: 1px solid var(--line); }
 th { color: var(--muted); font-weight: 600; }
 .table-scroll { overflow-x: auto; }
-svg { display: block; width: 100%; height: auto; }
-svg text { font: 11px system-ui, sans-serif; fill: var(--fg); }
+svg { display: block; max-width: 100%; height: auto; }
+svg text { font: 12px system-ui, sans-serif; fill: var(--fg); }
 .legend { display: flex; flex-wrap: wrap; gap: 10px; list-style: none; padding: 0; margin: 6px 0 0; font-size: 0.85rem; }
 .swatch { display: inline-block; width: 12px; height: 12px; margin-right: 4px; vertical-align: -1px; border-radius: 2px; }
 .verdict { font-weight: 600; }
@@ -107,19 +107,20 @@ const SCRIPT = String.raw`
   }
 
   // --- charts (inline SVG) ---
-  function chartFrame(id, label, height) {
+  // Drawn at the size it is shown (never scaled up), so labels keep their size; narrower screens shrink it.
+  function chartFrame(id, label, width, height) {
     var holder = $(id);
     clear(holder);
-    var svg = svgEl("svg", { viewBox: "0 0 560 " + height, role: "img", "aria-label": label, focusable: "false" });
+    var svg = svgEl("svg", { viewBox: "0 0 " + width + " " + height, width: width, height: height, role: "img", "aria-label": label, focusable: "false" });
     holder.appendChild(svg);
     return svg;
   }
 
   function drawDrift(drift) {
     var features = drift.features || [];
-    var rowH = 24, left = 120, width = 400, top = 8;
+    var W = 760, rowH = 24, left = 120, width = W - left - 16, top = 8;
     var height = top + features.length * rowH + 28;
-    var svg = chartFrame("drift-chart", "Drift statistic per feature against its threshold; " + drift.verdict.replace("_", " "), height);
+    var svg = chartFrame("drift-chart", "Drift statistic per feature against its threshold; " + drift.verdict.replace("_", " "), W, height);
     var max = 0;
     features.forEach(function (f) { max = Math.max(max, f.statistic || 0, f.threshold || 0); });
     max = max > 0 ? max * 1.1 : 1;
@@ -159,8 +160,8 @@ const SCRIPT = String.raw`
 
   function drawClasses(series, classes) {
     var buckets = series.buckets;
-    var height = 190, left = 36, bottom = 22, top = 8, width = 510;
-    var svg = chartFrame("class-chart", "Predictions per class per " + series.bucket_seconds + " s, last " + buckets.length + " intervals", height);
+    var W = 380, height = 190, left = 40, bottom = 22, top = 8, width = W - left - 8;
+    var svg = chartFrame("class-chart", "Predictions per class per " + series.bucket_seconds + " s, last " + buckets.length + " intervals", W, height);
     var max = 1;
     buckets.forEach(function (b) { max = Math.max(max, b.count); });
     var bw = width / buckets.length;
@@ -198,8 +199,8 @@ const SCRIPT = String.raw`
 
   function drawLatency(series) {
     var buckets = series.buckets;
-    var height = 190, left = 44, bottom = 22, top = 8, width = 500;
-    var svg = chartFrame("latency-chart", "Latency per " + series.bucket_seconds + " s interval: mean and 95th percentile in milliseconds", height);
+    var W = 380, height = 190, left = 48, bottom = 22, top = 8, width = W - left - 16;
+    var svg = chartFrame("latency-chart", "Latency per " + series.bucket_seconds + " s interval: mean and 95th percentile in milliseconds", W, height);
     var max = 0;
     buckets.forEach(function (b) { if (b.count) max = Math.max(max, b.p95_ms || 0, b.mean_ms || 0); });
     max = max > 0 ? max * 1.15 : 1;
@@ -227,8 +228,8 @@ const SCRIPT = String.raw`
   }
 
   function drawConfidence(conf) {
-    var height = 150, left = 36, bottom = 22, top = 8, width = 510;
-    var svg = chartFrame("confidence-chart", "Confidence of the predicted class: counts in ten bins from 0 to 1", height);
+    var W = 380, height = 160, left = 40, bottom = 22, top = 8, width = W - left - 8;
+    var svg = chartFrame("confidence-chart", "Confidence of the predicted class: counts in ten bins from 0 to 1", W, height);
     var max = 1;
     conf.counts.forEach(function (n) { max = Math.max(max, n); });
     var plotH = height - top - bottom;
@@ -382,11 +383,11 @@ const SCRIPT = String.raw`
         var b = res.body;
         if (res.status === 202) {
           out.appendChild(document.createTextNode("Training workflow started: "));
-          var a = el("a", { href: b.url, rel: "noopener noreferrer", target: "_blank", id: "retrain-link" }, b.run ? "run " + b.run.id : "workflow runs");
+          var a = el("a", { href: b.url, rel: "noopener noreferrer", target: "_blank", id: "retrain-link" }, b.run ? "view the new run" : "the workflow's runs");
           out.appendChild(a);
         } else if (res.status === 409 && b.run) {
           out.appendChild(document.createTextNode("A training run is already " + (b.run.status || "running") + ": "));
-          out.appendChild(el("a", { href: b.run.url, rel: "noopener noreferrer", target: "_blank", id: "retrain-link" }, "run " + b.run.id));
+          out.appendChild(el("a", { href: b.run.url, rel: "noopener noreferrer", target: "_blank", id: "retrain-link" }, "run " + (b.run.run_number || b.run.id)));
         } else {
           out.appendChild(el("span", { "class": "bad" }, "Not started (" + res.status + "): " + ((b.error && b.error.message) || "unexpected answer")));
         }
