@@ -128,7 +128,7 @@ export function checkDataset(read: DatasetRead, config: PipelineConfig, options:
         severity: drift.passed ? "warning" : "error",
         message: driftMessage(c),
         value: c.method === "psi" ? c.psi : c.effect,
-        threshold: c.method === "psi" ? drift.psi_threshold : c.method === "ks" ? drift.ks_min_effect : drift.chi2_min_effect,
+        threshold: c.threshold ?? (c.method === "psi" ? drift.psi_threshold : c.method === "ks" ? drift.ks_min_effect : drift.chi2_min_effect),
         recommendation: `check what changed in ${c.column} (new sites, season, sensor); retrain if the new data is the new normal`,
       });
     }
@@ -188,7 +188,7 @@ function currentGroupsOf(column: Column | undefined, rows: number): { currentGro
 
 function driftMessage(c: DriftReport["columns"][number]): string {
   const f = (x: number | null, d = 3) => (x === null ? "–" : x < 1e-4 && x > 0 ? x.toExponential(1) : x.toFixed(d));
-  if (c.method === "psi") return `${c.column}: PSI ${f(c.psi)}`;
+  if (c.method === "psi") return `${c.column}: PSI ${f(c.psi)}${c.threshold != null ? ` ≥ threshold ${f(c.threshold)}${c.calibrated_threshold != null ? ` (calibrated ${f(c.calibrated_threshold)})` : ""}` : ""}`;
   if (c.method === "ks") return `${c.column}: KS D ${f(c.statistic)} (p ${f(c.p_value)})`;
   return `${c.column}: χ² ${f(c.statistic, 1)}, Cramér's V ${f(c.effect)} (p ${f(c.p_value)})`;
 }

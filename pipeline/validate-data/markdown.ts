@@ -77,9 +77,12 @@ export function renderDataReportMarkdown(report: DataValidationReport): string {
         "a p-value alone would call even a trivial shift significant.",
       "",
     );
-    out.push("| column | method | PSI | KS D / χ² | p | effect | drifted |", "|---|---|---|---|---|---|---|");
+    if (d.calibration) out.push(`**Calibration** (${d.calibration.method.replace("_", " ")}): ${cell(d.calibration.description)}. Each column's threshold is the larger of the fixed one and the calibrated one.`, "");
+    out.push("| column | method | PSI | KS D / χ² | p | effect | threshold | calibrated | drifted |", "|---|---|---|---|---|---|---|---|---|");
     for (const c of d.columns) {
-      out.push(`| ${cell(c.column)} | ${c.method} | ${num(c.psi)} | ${num(c.statistic)} | ${num(c.p_value)} | ${num(c.effect)} | ${c.drifted ? "**yes**" : "no"}${c.note ? ` (${cell(c.note)})` : ""} |`);
+      out.push(
+        `| ${cell(c.column)} | ${c.method} | ${num(c.psi)} | ${num(c.statistic)} | ${num(c.p_value)} | ${num(c.effect)} | ${num(c.threshold ?? null)} | ${num(c.calibrated_threshold ?? null)} | ${c.drifted ? "**yes**" : "no"}${c.note ? ` (${cell(c.note)})` : ""} |`,
+      );
     }
     out.push("");
     for (const note of d.notes) out.push(`- ${note}`);
