@@ -20,7 +20,7 @@ import { loadModel } from "../pipeline/model/load.js";
 import { productionVersion } from "../pipeline/registry/query.js";
 import { readRegistry } from "../pipeline/registry/store.js";
 import { PROJECT_ROOT } from "./helpers/cli.js";
-import { missingImageTools, startRegistry, type LocalRegistry } from "./helpers/image-registry.js";
+import { missingImageTools, startRegistry, type LocalRegistry } from "../pipeline/image/local-registry.js";
 
 const HOOK_TIMEOUT = 15 * 60_000;
 const SOURCE_DATE_EPOCH = 1_700_000_000; // 2023-11-14T22:13:20Z

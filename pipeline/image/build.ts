@@ -18,6 +18,11 @@ export interface BuildImageInput {
   root: string;
   /** `production`, `name@vN`, or a model.json path (or its directory). */
   model: string;
+  /**
+   * Where models/registry.yaml is read to resolve `model` (default `root`). The local loop builds
+   * from the repository but bakes in a version registered in its promotion workspace.
+   */
+  registryRoot?: string;
   /** The config's model name (what `production` refers to). */
   modelName: string;
   /** Image names; default one local tag `localhost/<model>:v<N>`. */
@@ -122,7 +127,7 @@ async function withStageLock<T>(root: string, body: () => Promise<T>): Promise<T
 export async function buildImage(input: BuildImageInput): Promise<BuildImageResult> {
   const now = input.now ?? Date.now;
   const started = now();
-  const model = await resolveImageModel(input.root, input.model, input.modelName);
+  const model = await resolveImageModel(input.registryRoot ?? input.root, input.model, input.modelName);
   const tags = input.tags?.length ? input.tags : [defaultTag(model)];
   const parsed = tags.map(parseImageReference);
   if (input.push) {

@@ -2,12 +2,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "../../pipeline/image/run.js";
-import { toolAvailable } from "../../pipeline/image/tools.js";
+import { freePort } from "./run.js";
+import { toolAvailable } from "./tools.js";
 
 /**
- * The Debian `docker-registry` (CNCF distribution) on 127.0.0.1, storing under a temp dir: the
- * image tests push to it and read manifests and configs back over the registry HTTP API v2.
+ * The Debian `docker-registry` (CNCF distribution 2.8) on 127.0.0.1 and a free port, storing under
+ * a directory: a real registry for the image tests, the benchmark and a local loop, spoken to over
+ * plain HTTP (build-image and runImage skip TLS verification for loopback registries only).
  */
 export interface LocalRegistry {
   /** host:port, e.g. 127.0.0.1:41234 */
@@ -15,7 +16,7 @@ export interface LocalRegistry {
   stop(): Promise<void>;
 }
 
-/** The image tests need these; .ci/run installs them. Missing ones fail the test file with this message. */
+/** The image tests and benchmark need these Debian packages (.ci/run installs them). */
 export async function missingImageTools(): Promise<string[]> {
   const checks: Array<[string, string[]]> = [
     ["buildah", ["--version"]],
