@@ -86,7 +86,13 @@ export function fitForestMember(job: ForestJob, index: number): TreeJson {
 }
 
 /** Fits a random forest (bootstrap, per-node feature subsampling) on worker threads when n_jobs != 1. */
-export async function fitForest(X: TrainMatrix, y: Int32Array, nClasses: number, params: ForestFitParams, options: { seed: number; classNames?: string[] }): Promise<TreeJson[]> {
+export async function fitForest(
+  X: TrainMatrix,
+  y: Int32Array,
+  nClasses: number,
+  params: ForestFitParams,
+  options: { seed: number; classNames?: string[]; /** Called after each tree (progress display). */ onTree?: (done: number, total: number) => void },
+): Promise<TreeJson[]> {
   checkTrainingInput(X, y, nClasses);
   if (!Number.isInteger(params.n_trees) || params.n_trees < 1) throw new Error(`n_trees must be a positive integer, got ${params.n_trees}`);
   if (!(params.max_samples > 0 && params.max_samples <= 1)) throw new Error(`max_samples must be in (0, 1], got ${params.max_samples}`);
@@ -104,10 +110,13 @@ export async function fitForest(X: TrainMatrix, y: Int32Array, nClasses: number,
   };
   if (threads === 1) {
     const trees: TreeJson[] = [];
-    for (let i = 0; i < params.n_trees; i++) trees.push(fitForestMember(job, i));
+    for (let i = 0; i < params.n_trees; i++) {
+      trees.push(fitForestMember(job, i));
+      options.onTree?.(i + 1, params.n_trees);
+    }
     return trees;
   }
-  return fitOnWorkers(job, params.n_trees, threads);
+  return fitOnWorkers(job, params.n_trees, threads, options.onTree);
 }
 
 /**
@@ -184,7 +193,7 @@ interface WorkerReply {
  * and fewer trees to pass between threads. Each worker keeps two indices queued so that it never waits
  * for the (busy) main thread to hand it the next one.
  */
-async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number): Promise<TreeJson[]> {
+async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number, onTree?: (done: number, total: number) => void): Promise<TreeJson[]> {
   const url = workerEntry();
   const trees: (TreeJson | undefined)[] = new Array(nTrees);
   const workers: Worker[] = [];
@@ -215,6 +224,7 @@ async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number): Pr
         }
         trees[reply.index] = unpackTree(reply.tree, job.nClasses);
         done++;
+        onTree?.(done, nTrees);
         dispatch();
         notify();
       });
@@ -229,6 +239,7 @@ async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number): Pr
       const index = next++;
       trees[index] = fitForestMember(job, index);
       done++;
+      onTree?.(done, nTrees);
       // Let queued worker replies in between trees.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

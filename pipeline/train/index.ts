@@ -96,12 +96,27 @@ export function selectCandidates(candidates: Candidate[], wanted: string | undef
   throw new UsageError(`--candidate "${wanted}": no such candidate; available: ${list}`);
 }
 
-/** Fits one candidate; a single decision tree is a one-tree ensemble in the artifact. */
-export async function fitCandidate(candidate: Candidate, X: FeatureMatrix, y: Int32Array, classes: string[], seed: number, groups?: Int32Array): Promise<TreeJson[]> {
+/** Fits one candidate; a single decision tree is a one-tree ensemble in the artifact. `onProgress` counts trees or boosting iterations. */
+export async function fitCandidate(
+  candidate: Candidate,
+  X: FeatureMatrix,
+  y: Int32Array,
+  classes: string[],
+  seed: number,
+  groups?: Int32Array,
+  onProgress?: (done: number, total: number, unit: string) => void,
+): Promise<TreeJson[]> {
   if (candidate.algorithm === "decision_tree") return [fitTree(X, y, classes.length, candidate.params, { seed, classNames: classes })];
   // Boosting's early-stopping rows are whole groups when the data has groups (the rows' group ids).
-  if (candidate.algorithm === "gradient_boosting") return fitBoosting(X, y, classes.length, candidate.params, { seed, classNames: classes, groups }).trees;
-  return fitForest(X, y, classes.length, candidate.params, { seed, classNames: classes });
+  if (candidate.algorithm === "gradient_boosting") {
+    return fitBoosting(X, y, classes.length, candidate.params, { seed, classNames: classes, groups, onIteration: onProgress && ((d, t) => onProgress(d, t, "iterations")) }).trees;
+  }
+  return fitForest(X, y, classes.length, candidate.params, { seed, classNames: classes, onTree: onProgress && ((d, t) => onProgress(d, t, "trees")) });
+}
+
+/** Progress of one fit through the reporter: a redrawn line on a terminal, one line per fit elsewhere. */
+function fitProgress(reporter: Reporter, label: string): (done: number, total: number, unit: string) => void {
+  return (done, total, unit) => reporter.progress?.({ label, done, total, unit });
 }
 
 /**
@@ -216,7 +231,8 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     const scores: number[] = [];
     const started = performance.now();
     for (const [i, p] of prepared.entries()) {
-      const trees = await fitCandidate(candidate, p.train.X, p.train.y, classes, seed, foldGroups && Int32Array.from(p.trainRows, (r) => foldGroups[r]!));
+      const trees = await fitCandidate(candidate, p.train.X, p.train.y, classes, seed, foldGroups && Int32Array.from(p.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${candidate.name} fold ${i + 1}/${prepared.length}`));
+      reporter.progressEnd?.();
       const pred = argmaxRows(predictProbaTrees(trees, p.evaluation.X, classes.length, treeCombine(candidate.algorithm)), classes.length);
       scores.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
       reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${scores[i]!.toFixed(4)}`);
@@ -233,7 +249,8 @@ export async function train(input: TrainInput): Promise<TrainResult> {
 
   const final = prepare(table, labels, config, trainRows, split.test);
   const combine = treeCombine(chosen.algorithm);
-  const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed, foldGroups && Int32Array.from(final.trainRows, (r) => foldGroups[r]!)), chosen.algorithm);
+  const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed, foldGroups && Int32Array.from(final.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${chosen.name} final fit`)), chosen.algorithm);
+  reporter.progressEnd?.();
   const proba = predictProbaTrees(trees, final.evaluation.X, classes.length, combine);
   const test = classificationMetrics(final.evaluation.y, proba, classes);
   const yPred = argmaxRows(proba, classes.length);
