@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { PipelineError } from "../core/errors.js";
+import { assertDirInside } from "../core/safe-file.js";
 
 /** The lock guarding `models/registry.yaml` and the allocation of `models/<name>/vN/` folders. */
 export const REGISTRY_LOCK_DIR = "models/.registry.lock";
@@ -36,6 +37,8 @@ export class RegistryLockError extends PipelineError {
 export async function withRegistryLock<T>(root: string, fn: () => Promise<T>, options: RegistryLockOptions = {}): Promise<T> {
   const waitMs = options.waitMs ?? 120_000;
   const staleMs = Math.max(2_000, options.staleMs ?? lockStaleFromEnv() ?? 5_000);
+  // The lock lives in models/: that folder must be the repository's own before anything is created in it.
+  if (!options.lockPath) await assertDirInside(root, "models", "the models folder");
   const lockPath = options.lockPath ?? join(root, REGISTRY_LOCK_DIR);
   const label = options.lockPath ?? REGISTRY_LOCK_DIR;
   await mkdir(dirname(lockPath), { recursive: true });
