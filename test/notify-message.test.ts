@@ -8,6 +8,7 @@ import type { ActionsBlock, ContextBlock, HeaderBlock, SectionBlock, SlackMessag
 import { buildNotificationInput, deployFacts, gitHubLinks, previousProduction } from "../pipeline/notify/context.js";
 import { buildSlackMessage, metricLine, NotificationInputSchema, type NotificationInputFields } from "../pipeline/notify/message.js";
 import { renderMessageText } from "../pipeline/notify/text.js";
+import { slackWebhookFromEnvironment } from "../pipeline/notify/index.js";
 import type { ModelVersion, Registry } from "../pipeline/registry/schema.js";
 import { PROJECT_ROOT } from "./helpers/cli.js";
 import { payloadProblems } from "./helpers/slack-receiver.js";
@@ -237,6 +238,13 @@ describe("where the content comes from", () => {
     expect(input.model).toBe(config.model.name);
     expect(reporter.warnings.join("\n")).toMatch(/nope\.json: cannot read the deploy result \(ENOENT\)/);
     expect(reporter.warnings.join("\n")).toMatch(/nope-metrics\.json: cannot read metrics \(ENOENT\)/);
+  });
+
+  it("the webhook comes from the variable the config names; empty means none", async () => {
+    const { config } = await loadConfig("config/pipeline.yaml", PROJECT_ROOT);
+    expect(slackWebhookFromEnvironment(config, { SLACK_WEBHOOK_URL: " https://hooks.example/x " })).toBe("https://hooks.example/x");
+    expect(slackWebhookFromEnvironment(config, { SLACK_WEBHOOK_URL: "" })).toBeUndefined();
+    expect(slackWebhookFromEnvironment(config, { OTHER: "u", SLACK_WEBHOOK_URL: "v" }, "OTHER")).toBe("u");
   });
 
   it("without a status from flags or a deploy result it is a usage error", async () => {

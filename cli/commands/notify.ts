@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { DEFAULT_CONFIG_PATH, loadConfig } from "../../pipeline/config/load.js";
-import { buildNotificationInput, notify, NOTIFICATION_STAGES, NOTIFICATION_STATUSES, type NotificationStage, type NotificationStatus } from "../../pipeline/notify/index.js";
+import { buildNotificationInput, notify, slackWebhookFromEnvironment, NOTIFICATION_STAGES, NOTIFICATION_STATUSES, type NotificationStage, type NotificationStatus } from "../../pipeline/notify/index.js";
 import { action } from "../run-command.js";
 
 interface NotifyFlags {
@@ -60,8 +60,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, flags: NotifyFlags) => {
         const loaded = await loadConfig(flags.config, ctx.root);
-        const webhookEnv = flags.webhookEnv ?? loaded.config.notifications.slack?.webhook_env ?? "SLACK_WEBHOOK_URL";
-        const webhookUrl = process.env[webhookEnv];
+        const webhookUrl = slackWebhookFromEnvironment(loaded.config, process.env, flags.webhookEnv);
         if (webhookUrl) ctx.reporter.secret(webhookUrl);
         let compareWith: number | "none" | undefined;
         if (flags.compareWith !== undefined) compareWith = flags.compareWith === "none" ? "none" : versionNumber(flags.compareWith);

@@ -40,6 +40,16 @@ export interface NotifyResult {
 const SLACK_DEFAULTS = NotificationsSchema.shape.slack.unwrap().parse({});
 
 /**
+ * The webhook URL from the variable the config names (SLACK_WEBHOOK_URL by default), or undefined
+ * when it is unset or empty (then notify prints the message instead). Callers pass it to notify,
+ * which masks it.
+ */
+export function slackWebhookFromEnvironment(config: PipelineConfig, env: NodeJS.ProcessEnv, override?: string): string | undefined {
+  const name = override ?? config.notifications.slack?.webhook_env ?? SLACK_DEFAULTS.webhook_env;
+  return env[name]?.trim() || undefined;
+}
+
+/**
  * The notify step: builds the Block Kit message and posts it, or prints it when there is no
  * webhook. It never fails the pipeline: an undeliverable message is a warning and a result with
  * delivered=false, because a broken chat integration must not turn a good deploy red.
