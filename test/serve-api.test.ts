@@ -191,7 +191,7 @@ describe("prediction API", () => {
   });
 
   it("process metrics are there when enabled", async () => {
-    const { app: withProcess } = await server({ processMetrics: true, monitoring: false });
+    const { app: withProcess } = await server({ processMetrics: true, monitoring: false, modelLoader: "main" });
     const text = (await withProcess.inject("/metrics")).body;
     expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
     expect(text).toMatch(/^# TYPE nodejs_heap_size_used_bytes gauge$/m);
@@ -202,7 +202,7 @@ describe("API keys", () => {
   let app: FastifyInstance;
   let logs: ReturnType<typeof logCollector>;
   beforeAll(async () => {
-    ({ app, logs } = await server({ serving: { auth: { predict_requires_key: true }, rate_limit: { enabled: false } }, env: { PIPELINE_API_KEYS: KEYS } }));
+    ({ app, logs } = await server({ serving: { auth: { predict_requires_key: true }, rate_limit: { enabled: false } }, env: { PIPELINE_API_KEYS: KEYS }, modelLoader: "main" }));
   });
   const predictWith = (headers: Record<string, string>) => app.inject({ method: "POST", url: "/predict", payload: JSON.stringify(GOOD_RECORD), headers: { "content-type": "application/json", ...headers } });
 
@@ -242,14 +242,14 @@ describe("API keys", () => {
   });
 
   it("refuses malformed key configuration without echoing the keys", async () => {
-    await expect(createServer({ model: PRODUCTION_MODEL, root: PROJECT_ROOT, logDestination: logCollector(), processMetrics: false, env: { PIPELINE_API_KEYS: "owner:some-secret-value-123456" } })).rejects.toThrow(/entry 1: expected role:key with role viewer or admin/);
-    await expect(createServer({ model: PRODUCTION_MODEL, root: PROJECT_ROOT, logDestination: logCollector(), processMetrics: false, env: { PIPELINE_API_KEYS: "admin:short" } })).rejects.toThrow(/at least 16 characters/);
+    await expect(createServer({ model: PRODUCTION_MODEL, root: PROJECT_ROOT, logDestination: logCollector(), processMetrics: false, modelLoader: "main", env: { PIPELINE_API_KEYS: "owner:some-secret-value-123456" } })).rejects.toThrow(/entry 1: expected role:key with role viewer or admin/);
+    await expect(createServer({ model: PRODUCTION_MODEL, root: PROJECT_ROOT, logDestination: logCollector(), processMetrics: false, modelLoader: "main", env: { PIPELINE_API_KEYS: "admin:short" } })).rejects.toThrow(/at least 16 characters/);
   });
 });
 
 describe("rate limiting", () => {
   it("limits per key or address with 429 and Retry-After; health probes are not limited", async () => {
-    const { app } = await server({ serving: { rate_limit: { max: 3, window_seconds: 60 } }, env: { PIPELINE_API_KEYS: KEYS }, monitoring: false });
+    const { app } = await server({ serving: { rate_limit: { max: 3, window_seconds: 60 } }, env: { PIPELINE_API_KEYS: KEYS }, monitoring: false, modelLoader: "main" });
     const call = (headers: Record<string, string> = {}) => app.inject({ method: "POST", url: "/predict", payload: JSON.stringify(GOOD_RECORD), headers: { "content-type": "application/json", ...headers } });
     for (let i = 0; i < 3; i++) expect((await call()).statusCode).toBe(200);
     const limited = await call();
@@ -341,10 +341,10 @@ describe("readiness", () => {
 describe("prediction log sampling", () => {
   it("logs the configured share of predictions", async () => {
     let n = 0;
-    const { app, logs } = await server({ serving: { log: { prediction_sample_rate: 0.5 }, rate_limit: { enabled: false } }, random: () => (n++ % 2 === 0 ? 0.25 : 0.75), monitoring: false });
+    const { app, logs } = await server({ serving: { log: { prediction_sample_rate: 0.5 }, rate_limit: { enabled: false } }, random: () => (n++ % 2 === 0 ? 0.25 : 0.75), monitoring: false, modelLoader: "main" });
     for (let i = 0; i < 10; i++) await app.inject({ method: "POST", url: "/predict", ...json(GOOD_RECORD) });
     expect(logs.lines().filter((l) => l.event === "prediction")).toHaveLength(5);
-    const { app: silent, logs: none } = await server({ serving: { log: { prediction_sample_rate: 0 } }, monitoring: false });
+    const { app: silent, logs: none } = await server({ serving: { log: { prediction_sample_rate: 0 } }, monitoring: false, modelLoader: "main" });
     await silent.inject({ method: "POST", url: "/predict", ...json(GOOD_RECORD) });
     expect(none.lines().filter((l) => l.event === "prediction")).toHaveLength(0);
   });

@@ -3,11 +3,10 @@ import { treeCombine } from "./tree-eval.js";
 import { checkRecord, inputContract, type CheckOptions, type CheckedRecord, type InputContract } from "./input-contract.js";
 
 /**
- * A model compiled for serving: every tree of the forest packed into one set of typed arrays
- * (node ids offset per tree, leaf probabilities pre-multiplied into one flat array), so predicting
- * one record walks plain arrays with no per-tree lookup or allocation. Same rule as tree-eval.ts:
- * go left when x <= threshold; a missing value (NaN) goes to `missing_left ? left : right`; summed
- * leaf probabilities are divided by their sum.
+ * A model compiled for serving: every tree of the ensemble packed into one set of typed arrays, so
+ * predicting one record walks plain arrays with no per-tree lookup or allocation. Same rule as
+ * tree-eval.ts: go left when x <= threshold; a missing value (NaN) goes to `missing_left ? left :
+ * right`; summed leaf probabilities are divided by their sum (boosting: softmax of summed scores).
  */
 export interface CompiledPredictor {
   contract: InputContract;
@@ -25,38 +24,81 @@ export interface RecordPrediction {
   probabilities: Float64Array | null;
 }
 
+/**
+ * Every tree of an ensemble in one set of typed arrays: node ids offset per tree, leaf vectors in one
+ * flat array. Plain buffers, so a loader thread can hand a parsed forest over without copying.
+ */
+export interface PackedForest {
+  nClasses: number;
+  /** "mean": leaves hold probabilities, averaged; "sum_softmax": leaves hold raw scores (boosting), summed then softmax. */
+  combine: "mean" | "sum_softmax";
+  roots: Int32Array;
+  feature: Int32Array;
+  threshold: Float64Array;
+  left: Int32Array;
+  right: Int32Array;
+  missingLeft: Uint8Array;
+  value: Float64Array;
+}
+
+export function packForest(model: ModelArtifact): PackedForest {
+  const k = model.classes.length;
+  const trees = model.model.trees;
+  const total = trees.reduce((s, t) => s + t.feature.length, 0);
+  const packed: PackedForest = {
+    nClasses: k,
+    combine: treeCombine(model.model.algorithm, model.model.combine),
+    roots: new Int32Array(trees.length),
+    feature: new Int32Array(total),
+    threshold: new Float64Array(total),
+    left: new Int32Array(total),
+    right: new Int32Array(total),
+    missingLeft: new Uint8Array(total),
+    value: new Float64Array(total * k),
+  };
+  let base = 0;
+  trees.forEach((t, ti) => {
+    packed.roots[ti] = base;
+    for (let i = 0; i < t.feature.length; i++) {
+      const at = base + i;
+      packed.feature[at] = t.feature[i]!;
+      packed.threshold[at] = t.threshold[i]!;
+      packed.left[at] = base + t.left[i]!;
+      packed.right[at] = base + t.right[i]!;
+      packed.missingLeft[at] = t.missing_left[i]!;
+      const v = t.value[i];
+      if (t.feature[i]! < 0 && v) for (let c = 0; c < k; c++) packed.value[at * k + c] = v[c]!;
+    }
+    base += t.feature.length;
+  });
+  return packed;
+}
+
+/** The buffers to transfer with postMessage. */
+export function packedForestBuffers(p: PackedForest): ArrayBuffer[] {
+  return [p.roots, p.feature, p.threshold, p.left, p.right, p.missingLeft, p.value].map((a) => a.buffer as ArrayBuffer);
+}
+
 const predictors = new WeakMap<ModelArtifact, CompiledPredictor>();
 
 export function compilePredictor(model: ModelArtifact): CompiledPredictor {
   const cached = predictors.get(model);
   if (cached) return cached;
-  const k = model.classes.length;
-  const trees = model.model.trees;
-  const total = trees.reduce((s, t) => s + t.feature.length, 0);
-  const feature = new Int32Array(total);
-  const threshold = new Float64Array(total);
-  const left = new Int32Array(total);
-  const right = new Int32Array(total);
-  const value = new Float64Array(total * k);
-  const missingLeft = new Uint8Array(total);
-  const roots = new Int32Array(trees.length);
-  let base = 0;
-  trees.forEach((t, ti) => {
-    roots[ti] = base;
-    for (let i = 0; i < t.feature.length; i++) {
-      const at = base + i;
-      feature[at] = t.feature[i]!;
-      threshold[at] = t.threshold[i]!;
-      left[at] = base + t.left[i]!;
-      right[at] = base + t.right[i]!;
-      missingLeft[at] = t.missing_left[i]!;
-      const v = t.value[i];
-      if (t.feature[i]! < 0 && v) for (let c = 0; c < k; c++) value[at * k + c] = v[c]!;
-    }
-    base += t.feature.length;
-  });
-  const nTrees = trees.length;
-  const softmax = treeCombine(model.model.algorithm, model.model.combine) === "sum_softmax";
+  const predictor = predictorFromPacked(model, packForest(model));
+  predictors.set(model, predictor);
+  return predictor;
+}
+
+/**
+ * A predictor from a packed forest; `model` supplies the classes and the input contract (features,
+ * preprocessing, policy, reference profile). Its `trees` are not read, so they may have been dropped.
+ */
+export function predictorFromPacked(model: ModelArtifact, packed: PackedForest): CompiledPredictor {
+  const k = packed.nClasses;
+  if (k !== model.classes.length) throw new Error(`packed forest has ${k} classes, the model ${model.classes.length}`);
+  const { roots, feature, threshold, left, right, missingLeft, value } = packed;
+  const nTrees = roots.length;
+  const softmax = packed.combine === "sum_softmax";
 
   const predictRow = (row: Float64Array, out: Float64Array): void => {
     out.fill(0);
@@ -76,7 +118,10 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
       let max = out[0]!;
       for (let c = 1; c < k; c++) if (out[c]! > max) max = out[c]!;
       let sum = 0;
-      for (let c = 0; c < k; c++) sum += out[c] = Math.exp(out[c]! - max);
+      for (let c = 0; c < k; c++) {
+        out[c] = Math.exp(out[c]! - max);
+        sum += out[c]!;
+      }
       for (let c = 0; c < k; c++) out[c]! /= sum;
       return;
     }
@@ -88,7 +133,7 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
   const contract = inputContract(model);
   // One scratch row per predictor: JavaScript runs one request handler at a time.
   const scratch = new Float64Array(contract.width);
-  const predictor: CompiledPredictor = {
+  return {
     contract,
     classes: model.classes,
     predictRow,
@@ -102,6 +147,4 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
       return { checked, classIndex: best, probabilities: proba };
     },
   };
-  predictors.set(model, predictor);
-  return predictor;
 }

@@ -7,14 +7,14 @@ import { pino, type DestinationStream, type Logger } from "pino";
 import type { z } from "zod";
 import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/schema.js";
 import type { FieldProblem } from "../model/input-contract.js";
-import { compilePredictor, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
+import { compilePredictor, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
 import { monitoringRoutes } from "./monitoring/routes.js";
 import { createMonitor, type Monitor } from "./monitoring/state.js";
 import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.js";
 import { createKeyStore, parseKeyEntries, presentedKey, roleAllows, type KeyStore, type Principal, type Role } from "./auth.js";
 import { classifyError, errorBody, HttpError, type ErrorType } from "./errors.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
-import { loadServedModel, resolveModelSource, type LoadedServedModel, type ModelState } from "./model-source.js";
+import { loadServedModel, loadServedModelHere, resolveModelSource, type LoadedServedModel, type ModelState } from "./model-source.js";
 
 /**
  * The prediction service as a fastify app (not listening; start.ts listens and drains). Thin: the
@@ -47,6 +47,8 @@ export interface ServerOptions {
   random?: () => number;
   /** Register the monitoring endpoints (default true). */
   monitoring?: boolean;
+  /** "worker" (default): parse the model on a short-lived thread so its parse garbage never stays resident; "main": on this thread. */
+  modelLoader?: "worker" | "main";
   /** Process metrics from prom-client (default true; off when many servers share a test process). */
   processMetrics?: boolean;
 }
@@ -143,7 +145,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   let state: ModelState;
   try {
     const source = await resolveModelSource(options.model, root, options.modelName);
-    state = await loadServedModel(source, { allowUnverified: options.allowUnverified });
+    const load = options.modelLoader === "main" ? loadServedModelHere : loadServedModel;
+    state = await load(source, { allowUnverified: options.allowUnverified });
   } catch (error) {
     state = { status: "failed", path: null, reason: `model ${options.model}: ${(error as Error).message.split("\n")[0]}` };
   }
@@ -151,7 +154,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   let monitor: Monitor | null = null;
   if (state.status === "ready") {
     const served = state.served;
-    predictor = compilePredictor(served.model);
+    predictor = served.packed ? predictorFromPacked(served.model, served.packed) : compilePredictor(served.model);
     metrics.setModelInfo({ name: served.name, version: versionLabel(served), sha256: served.sha256, content_sha256: served.content_sha256 });
     logger.info({ event: "model_loaded", model: served.name, version: served.version, sha256: served.sha256, content_sha256: served.content_sha256, identity: served.expected?.source ?? "unverified" }, "model loaded");
     if (options.monitoring !== false) {
@@ -312,7 +315,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       })),
       input_policy: contract.policy,
       algorithm: m.model.algorithm,
-      trees: m.model.trees.length,
+      trees: s.treeCount,
       metrics: m.metrics,
       lineage: m.lineage,
       max_batch: config.max_batch,

@@ -1,11 +1,15 @@
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { z } from "zod";
 import { InputError, UsageError } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
 import { modelContentHash } from "../model/identity.js";
 import { parseModel } from "../model/load.js";
+import { packForest, packedForestBuffers, type PackedForest } from "../model/predictor.js";
 import { parseVersionRef, showVersion } from "../registry/query.js";
 import { readRegistry } from "../registry/store.js";
 
@@ -52,7 +56,10 @@ export interface ResolvedModelSource {
 }
 
 export interface LoadedServedModel {
+  /** The artifact; when loaded on a loader thread its `model.trees` is empty and `packed` holds the trees. */
   model: ModelArtifact;
+  packed: PackedForest | null;
+  treeCount: number;
   path: string;
   sha256: string;
   content_sha256: string;
@@ -136,7 +143,7 @@ export async function resolveModelSource(spec: string, root: string, defaultMode
  * in which the file could change between check and use). Never throws: every failure becomes a
  * `failed` state with a reason that names no absolute path.
  */
-export async function loadServedModel(source: ResolvedModelSource, options: { allowUnverified?: boolean } = {}): Promise<ModelState> {
+export async function loadServedModelHere(source: ResolvedModelSource, options: LoadOptions = {}): Promise<ModelState> {
   const shown = source.spec;
   let bytes: Buffer;
   try {
@@ -163,9 +170,69 @@ export async function loadServedModel(source: ResolvedModelSource, options: { al
   if (expected && expected.name !== model.name) {
     return { status: "failed", path: source.path, reason: `model ${shown}: the artifact is "${model.name}" but ${expected.source} says "${expected.name}"` };
   }
-  const served: LoadedServedModel = { model, path: source.path, sha256, content_sha256: content, name: model.name, version: expected?.version ?? null, expected };
+  const served: LoadedServedModel = { model, packed: null, treeCount: model.model.trees.length, path: source.path, sha256, content_sha256: content, name: model.name, version: expected?.version ?? null, expected };
   if (!expected && !options.allowUnverified) {
     return { status: "failed", path: source.path, reason: `model ${shown}: no expected identity (no ${SERVING_IDENTITY_FILE} beside it and not in the registry); start with --allow-unverified to serve it anyway` };
   }
   return { status: "ready", served, verified: expected !== null };
+}
+
+export interface LoadOptions {
+  allowUnverified?: boolean;
+}
+
+/**
+ * Loads the model on a short-lived worker thread and keeps only what serving needs: the artifact
+ * without its trees and the trees packed into typed arrays (transferred, not copied). Parsing a
+ * 4 MB model.json and validating it allocates several times its size; done on the main thread that
+ * memory stays resident for the life of the server, done on a worker it goes when the worker ends.
+ * Falls back to loading on this thread when a worker cannot start (e.g. a bundle without the
+ * worker file).
+ */
+export async function loadServedModel(source: ResolvedModelSource, options: LoadOptions = {}): Promise<ModelState> {
+  let entry: URL;
+  try {
+    entry = workerEntry();
+  } catch {
+    return loadServedModelHere(source, options);
+  }
+  const viaWorker = await new Promise<ModelState | null>((resolveState) => {
+    let settled = false;
+    const worker = new Worker(entry, { workerData: { source, options } });
+    worker.once("message", (state: ModelState) => {
+      settled = true;
+      resolveState(state);
+      void worker.terminate();
+    });
+    worker.once("error", () => {
+      if (!settled) resolveState(null);
+    });
+    worker.once("exit", () => {
+      if (!settled) resolveState(null);
+    });
+  });
+  return viaWorker ?? loadServedModelHere(source, options);
+}
+
+/** What a loader thread runs: load, verify, pack; the reply transfers the packed trees. */
+export async function loadForTransfer(source: ResolvedModelSource, options: LoadOptions): Promise<{ state: ModelState; transfer: ArrayBuffer[] }> {
+  const state = await loadServedModelHere(source, options);
+  if (state.status !== "ready") return { state, transfer: [] };
+  const served = state.served;
+  const packed = packForest(served.model);
+  const light: ModelArtifact = { ...served.model, model: { ...served.model.model, trees: [] } };
+  return { state: { ...state, served: { ...served, model: light, packed } }, transfer: packedForestBuffers(packed) };
+}
+
+/**
+ * The loader thread's entry: model-load-worker.js beside this module (compiled or bundled); under
+ * tsx/vitest a small bootstrap that registers tsx in the worker first (as pipeline/train/forest.ts does).
+ */
+function workerEntry(): URL {
+  if (!import.meta.url.endsWith(".ts")) return new URL("./model-load-worker.js", import.meta.url);
+  const tsxRoot = dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
+  const tsxApi = pathToFileURL(join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
+  const target = new URL("./model-load-worker.ts", import.meta.url).href;
+  const bootstrap = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(target)});\n`;
+  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
 }

@@ -1,0 +1,143 @@
+/**
+ * Benchmark of the prediction service (a benchmark, not a test: it prints ratios, asserts nothing).
+ *
+ *   npm run bench:serve            (npx tsx bench/serve.ts [--seconds 10] [--connections 50] [--python /usr/bin/python3] [--no-fastapi])
+ *
+ * In one run, each server alone on the machine in turn, autocannon POSTs the same record to /predict:
+ *   (a) a bare node:http server that parses the body and answers a fixed JSON: this machine's ceiling;
+ *   (b) FastAPI + uvicorn + scikit-learn serving a RandomForestClassifier of the production forest's
+ *       size, trained on the same data (bench/serve_fastapi.py);
+ *   (c) `pipeline serve` with the production forest (models/thermal-comfort/v1/model.json), built
+ *       as it ships and run by plain node, with its defaults: every prediction logged, monitoring on.
+ * Then /predict/batch with 1,000 rows of the dataset against scikit-learn's in-process predict_proba
+ * on the same rows, and the server's resident memory with the model loaded.
+ * Goals (issue 7): (c) >= 0.7x (a) throughput, p99 <= 10 ms, no errors, RSS <= 100 MB, batch >= 2x.
+ */
+import { spawnSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { readDataset } from "../pipeline/data/csv.js";
+import type { DatasetConfig } from "../pipeline/config/schema.js";
+import { cellText } from "../pipeline/data/table.js";
+import { benchConfig, buildServerBundle, fmt, load, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startPipelineServer, type LoadResult } from "./serve-common.js";
+
+interface Args {
+  seconds: number;
+  connections: number;
+  python: string;
+  fastapi: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { seconds: 10, connections: 50, python: "/usr/bin/python3", fastapi: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--seconds") args.seconds = Number(argv[++i]);
+    else if (a === "--connections") args.connections = Number(argv[++i]);
+    else if (a === "--python") args.python = argv[++i]!;
+    else if (a === "--no-fastapi") args.fastapi = false;
+    else throw new Error(`unknown option ${a}`);
+  }
+  if (!(args.seconds >= 1) || !(args.connections >= 1)) throw new Error("--seconds and --connections must be positive");
+  return args;
+}
+
+const CSV = "data/thermal-comfort.csv";
+
+/** The first 1,000 rows of the dataset as JSON records (the features only, as a client would send them). */
+async function batchRecords(n: number): Promise<Record<string, string | number | null>[]> {
+  const features = Object.keys(RECORD);
+  const numeric = new Set(["ta", "tr", "rh", "vel", "clo", "met", "t_out"]);
+  const columns: Record<string, unknown> = {};
+  for (const f of features) columns[f] = { type: "category", required: false, aliases: [], normalize: false };
+  const dataset = { path: CSV, delimiter: ",", columns, label: { column: "\u0000", binning: { kind: "categorical" } }, features, derived: [], slices: [] } as unknown as DatasetConfig;
+  const { table } = await readDataset(path.join(ROOT, CSV), dataset);
+  const out: Record<string, string | number | null>[] = [];
+  for (let r = 0; r < Math.min(n, table.rowCount); r++) {
+    const rec: Record<string, string | number | null> = {};
+    for (const f of features) {
+      const text = cellText(table.columns.get(f)!, r);
+      rec[f] = text === "" ? null : numeric.has(f) ? Number(text) : text;
+    }
+    out.push(rec);
+  }
+  return out;
+}
+
+function line(name: string, r: LoadResult): string {
+  return `${name.padEnd(28)} ${fmt(r.requests_per_second, 0).padStart(8)} req/s   p50 ${fmt(r.p50_ms).padStart(6)} ms   p99 ${fmt(r.p99_ms).padStart(7)} ms   errors ${r.errors + r.timeouts}   non-2xx ${r.non2xx}`;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const body = JSON.stringify(RECORD);
+  const warm = { connections: args.connections, seconds: 2 };
+  const run = { connections: args.connections, seconds: args.seconds };
+  console.log(`bench/serve: ${args.connections} connections, ${args.seconds} s per server, POST /predict with ${MODEL}`);
+  console.log(`machine at start: ${machine()}`);
+
+  const bundle = await buildServerBundle();
+  const records = await batchRecords(1000);
+  const recordsFile = path.join(OUT, "batch-records.json");
+  await writeFile(recordsFile, JSON.stringify(records));
+  const batchBody = JSON.stringify({ records });
+
+  // (a) the ceiling
+  const ceiling = await startCeilingServer();
+  await load(`${ceiling.url}/predict`, body, warm);
+  const a = await load(`${ceiling.url}/predict`, body, run);
+  await ceiling.stop();
+
+  // (c) the pipeline server
+  const server = await startPipelineServer(bundle, await benchConfig());
+  const rssReady = await rssMb(server.child.pid!);
+  await load(`${server.url}/predict`, body, warm);
+  const c = await load(`${server.url}/predict`, body, run);
+  const rssLoaded = await rssMb(server.child.pid!);
+  const batch = await load(`${server.url}/predict/batch`, batchBody, { connections: 1, seconds: Math.max(5, Math.round(args.seconds / 2)) });
+  const rssAfterBatch = await rssMb(server.child.pid!);
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  await server.stop();
+  const rejected = [...metrics.matchAll(/^input_rejections_total\{reason="([^"]+)"\} (\d+)/gm)].map((m) => `${m[1]}=${m[2]}`);
+
+  // (b) FastAPI + scikit-learn, and scikit-learn's in-process batch predict_proba
+  let b: LoadResult | null = null;
+  let sklearnBatch: { rows_per_second: number; sklearn: string } | null = null;
+  if (args.fastapi) {
+    const params = await sklearnParams();
+    const fastapi = await startFastApiServer(args.python, CSV, params);
+    await load(`${fastapi.url}/predict`, body, warm);
+    b = await load(`${fastapi.url}/predict`, body, run);
+    await fastapi.stop();
+    const py = spawnSync(args.python, [path.join(ROOT, "bench/serve_fastapi.py"), "batch", CSV, params, recordsFile, "30"], { cwd: ROOT, encoding: "utf8" });
+    if (py.status !== 0) throw new Error(`serve_fastapi.py batch failed:\n${py.stderr}`);
+    sklearnBatch = JSON.parse(py.stdout.trim().split("\n").at(-1)!);
+  }
+
+  const batchRows = batch.requests_per_second * records.length;
+  console.log(`machine at end: ${machine()}`);
+  console.log("");
+  console.log(line("(a) node:http ceiling", a));
+  if (b) console.log(line("(b) FastAPI + scikit-learn", b));
+  console.log(line("(c) pipeline serve", c));
+  console.log("");
+  console.log(`throughput (c)/(a): ${fmt(c.requests_per_second / a.requests_per_second, 2)}x   (goal >= 0.7x)`);
+  if (b) console.log(`throughput (c)/(b): ${fmt(c.requests_per_second / b.requests_per_second, 0)}x   p99 (b)/(c): ${fmt(b.p99_ms / c.p99_ms, 0)}x`);
+  console.log(`p99 (c): ${fmt(c.p99_ms)} ms   (goal <= 10 ms)`);
+  console.log(`errors (c): ${c.errors + c.timeouts + c.non2xx}   (goal 0)${rejected.length ? `; server counted rejections: ${rejected.join(", ")}` : ""}`);
+  console.log(`resident memory (c): ${fmt(rssReady)} MB when ready, ${fmt(rssLoaded)} MB after the load, ${fmt(rssAfterBatch)} MB after the batches   (goal <= 100 MB)`);
+  console.log(`/predict/batch (1,000 rows over HTTP): ${fmt(batchRows, 0)} rows/s (p99 ${fmt(batch.p99_ms)} ms per batch, errors ${batch.errors + batch.non2xx})`);
+  if (sklearnBatch) console.log(`scikit-learn ${sklearnBatch.sklearn} predict_proba in-process, same rows: ${fmt(sklearnBatch.rows_per_second, 0)} rows/s   ratio ${fmt(batchRows / sklearnBatch.rows_per_second, 2)}x   (goal >= 2x)`);
+
+  const summary = { when: new Date().toISOString(), args, ceiling: a, fastapi: b, pipeline: c, rss_mb: { ready: rssReady, after_load: rssLoaded, after_batch: rssAfterBatch }, batch: { rows_per_second: batchRows, p99_ms: batch.p99_ms, errors: batch.errors + batch.non2xx }, sklearn_batch: sklearnBatch };
+  await writeFile(path.join(OUT, "serve.json"), JSON.stringify(summary, null, 2) + "\n");
+  console.log(`\nwritten: ${path.relative(ROOT, path.join(OUT, "serve.json"))}`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
