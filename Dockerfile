@@ -41,7 +41,7 @@ WORKDIR /app
 COPY --from=build /src/package.json /app/package.json
 COPY --from=build /src/node_modules/ /app/node_modules/
 COPY --from=build /src/dist/ /app/dist/
-COPY config/ /app/config/
+COPY config/pipeline.yaml /app/config/pipeline.yaml
 COPY out/image/stage/model/ /app/model/
 ENV NODE_ENV=production PORT=8080
 # 65532 is distroless' nonroot; the local base names it in /etc/passwd. Files stay root-owned, so

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .description("Build the prediction service image with the model baked in (docker buildx when a Docker engine answers, else buildah); --push to a registry")
     .option("--model <ref>", 'model to bake in: "production", name@vN, or a model.json path', "production")
     .option("--tag <name>", "image name, repeatable (default localhost/<model>:v<N>)", (v: string, all: string[]) => [...all, v], [] as string[])
-    .option("--base-image <image>", "runtime base image (BASE_IMAGE; default node:24-slim; offline: localhost/pipeline-node-base:<major> from `pipeline base-image`)")
+    .option("--base-image <image>", "runtime base image (BASE_IMAGE; default node:24-slim; offline: localhost/pipeline-node-base:<major> from `pipeline base-image`; env PIPELINE_BASE_IMAGE)")
     .option("--builder-image <image>", "image the build stage compiles in (BUILDER_IMAGE; default the base image)")
     .option("--push", "push every tag (registries on 127.0.0.1/localhost are plain HTTP)", false)
     .option("--engine <engine>", "auto, docker or buildah", "auto")
@@ -41,7 +41,7 @@ export function register(program: Command): void {
           model: options.model,
           modelName: config.model.name,
           tags: options.tag,
-          baseImage: options.baseImage,
+          baseImage: options.baseImage ?? (process.env.PIPELINE_BASE_IMAGE || undefined),
           builderImage: options.builderImage,
           push: options.push,
           engine: options.engine as Engine | "auto",

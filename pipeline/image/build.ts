@@ -157,7 +157,13 @@ export async function buildImage(input: BuildImageInput): Promise<BuildImageResu
       let digest: string;
       let pushed = false;
       if (engine === "buildah") {
-        await runToolChecked("buildah", buildahBudArgs(engineArgs, input.storage), { what: "buildah bud", onLine: log, env: { SOURCE_DATE_EPOCH: String(input.lineage.sourceDateEpoch) } });
+        await runToolChecked("buildah", buildahBudArgs(engineArgs, input.storage), { what: "buildah bud", onLine: log, env: { SOURCE_DATE_EPOCH: String(input.lineage.sourceDateEpoch) } }).catch((error: unknown) => {
+          // The default base is a public image: offline, pulling it is what fails. Say what to do instead.
+          if (!input.baseImage && error instanceof PipelineError && /pull|resolv|dial tcp|lookup|no such host|initializing source/i.test(error.message)) {
+            throw new PipelineError(`${error.message}\nThe default base image (node:24-slim) could not be pulled. Without network, build a base from the local node first: pipeline base-image, then --base-image localhost/pipeline-node-base:${process.versions.node.split(".")[0]}`, 1);
+          }
+          throw error;
+        });
         imageId = (await readFile(outFile, "utf8")).trim();
         if (input.push) {
           digest = "";
