@@ -212,6 +212,20 @@ describe("drift window", () => {
     expect(monitor.drift().verdict).toBe("no_drift");
   });
 
+  it("min_interval_seconds reuses the last evaluation until it is that old", async () => {
+    const { table } = await generated("drift-interval", "none", 300, 27);
+    let clock = Date.parse("2026-01-01T00:00:00Z");
+    const monitor = createMonitor({ model, drift: loaded.config.drift, now: () => clock, config: { drift: { size: 1000, min_rows: 200, min_interval_seconds: 10 } } });
+    const entries = entriesFor(recordsOf(table, features()));
+    entries.slice(0, 250).forEach((e) => monitor.recordPrediction(e));
+    expect(monitor.drift().window.rows).toBe(250);
+    entries.slice(250).forEach((e) => monitor.recordPrediction(e));
+    clock += 9_000;
+    expect(monitor.drift().window.rows).toBe(250);
+    clock += 2_000;
+    expect(monitor.drift().window.rows).toBe(300);
+  });
+
   it("a time window counts only inputs of the last `seconds`", async () => {
     const { table } = await generated("window-time", "none", 400, 26);
     let clock = Date.parse("2026-01-01T00:00:00Z");

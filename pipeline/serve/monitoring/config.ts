@@ -44,6 +44,13 @@ export const MonitoringConfigSchema = z
         max_rows: positiveInt.default(50_000),
         /** No verdict (and no drift_score) while the window holds fewer inputs than this. */
         min_rows: positiveInt.default(200),
+        /**
+         * Reuse the last evaluation for this long even when new inputs arrived (0: always fresh).
+         * An evaluation of 1,000 inputs takes milliseconds; a reference with per-group summaries
+         * (bootstrap calibration) costs more, and a scraper or dashboard polling under load need
+         * not pay it on every request.
+         */
+        min_interval_seconds: z.number().nonnegative().default(0),
       })
       .strict()
       .prefault({}),

@@ -180,6 +180,12 @@ const CONFIDENCE_BINS = 10;
 const MAX_EXTRA_CATEGORIES = 1000;
 const OTHER_CATEGORY = "(other)";
 
+type RingSlot = Omit<RecordedPrediction, "time"> & { timeMs: number };
+
+function publicOf(s: RingSlot): RecordedPrediction {
+  return { seq: s.seq, request_id: s.request_id, time: new Date(s.timeMs).toISOString(), input: s.input, class: s.class, probabilities: s.probabilities, confidence: s.confidence, latency_ms: s.latency_ms, model_version: s.model_version, actual: s.actual };
+}
+
 interface Bucket {
   index: number;
   count: number;
@@ -222,7 +228,9 @@ export function createMonitor(options: MonitorOptions): Monitor {
 
   // --- ring of recent predictions ---
   const ringSize = config.ring_size;
-  const ring: (RecordedPrediction | undefined)[] = new Array(ringSize);
+  // Slots keep the time as epoch ms: formatting an ISO string per prediction costs more than all
+  // the rest of recording, so it is done when a page of predictions is read.
+  const ring: (RingSlot | undefined)[] = new Array(ringSize);
   let latestSeq = 0;
   const slot = (seq: number) => (seq - 1) % ringSize;
   const inRing = (seq: number) => seq >= 1 && seq <= latestSeq && seq > latestSeq - ringSize;
@@ -320,10 +328,10 @@ export function createMonitor(options: MonitorOptions): Monitor {
   function recordPrediction(entry: PredictionEntry): void {
     const ms = timeOf(entry.time);
     const seq = ++latestSeq;
-    const recorded: RecordedPrediction = {
+    const recorded: RingSlot = {
       seq,
       request_id: entry.request_id,
-      time: new Date(ms).toISOString(),
+      timeMs: ms,
       input: entry.input,
       class: entry.class,
       probabilities: entry.probabilities,
@@ -340,12 +348,11 @@ export function createMonitor(options: MonitorOptions): Monitor {
     confidenceSum += c;
     recordBucket(ms, Number.isFinite(entry.latency_ms) ? entry.latency_ms : 0, entry.class);
 
-    pending.delete(entry.request_id);
     pending.set(entry.request_id, { seq, predicted: entry.class, actual: null });
     if (pending.size > config.feedback.max_pending) pending.delete(pending.keys().next().value!);
 
     recordDriftInput(entry.input, ms);
-    log?.append(recorded);
+    if (log) log.append(publicOf(recorded));
   }
 
   function recordFeedback(requestId: string, actual: string): FeedbackResult {
@@ -387,7 +394,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
     const start = opts.before !== undefined ? Math.min(opts.before - 1, latestSeq) : latestSeq;
     const items: RecordedPrediction[] = [];
     let seq = start;
-    for (; seq >= oldest && items.length < limit; seq--) items.push(ring[slot(seq)]!);
+    for (; seq >= oldest && items.length < limit; seq--) items.push(publicOf(ring[slot(seq)]!));
     return { items, total: latestSeq === 0 ? 0 : latestSeq - oldest + 1, latest_seq: latestSeq, next_before: seq >= oldest ? seq + 1 : null };
   }
 
@@ -429,8 +436,12 @@ export function createMonitor(options: MonitorOptions): Monitor {
     for (const [c, n] of byClass) byClassObj[c] = n;
     const share: Record<string, number> = {};
     for (const [c, n] of Object.entries(byClassObj)) share[c] = total ? n / total : 0;
-    const page = predictions({ limit: ringSize });
-    const lat = page.items.map((p) => p.latency_ms).filter(Number.isFinite).sort((a, b) => a - b);
+    const lat: number[] = [];
+    for (let seq = Math.max(1, latestSeq - ringSize + 1); seq <= latestSeq; seq++) {
+      const v = ring[slot(seq)]!.latency_ms;
+      if (Number.isFinite(v)) lat.push(v);
+    }
+    lat.sort((x, y) => x - y);
     const fb = feedbackScores();
     const latest = new Map<string, ExternalMetric>();
     for (const m of external) latest.set(m.name, m);
@@ -604,7 +615,8 @@ export function createMonitor(options: MonitorOptions): Monitor {
   function drift(): LiveDriftReport {
     const at = now();
     // A time window changes as rows age out, so its cache also expires after a second.
-    const fresh = driftCache && driftCache.seq === latestSeq && (config.drift.window === "count" || at - driftCache.at < 1000);
+    const age = driftCache ? at - driftCache.at : Infinity;
+    const fresh = driftCache && ((driftCache.seq === latestSeq && (config.drift.window === "count" || age < 1000)) || age < config.drift.min_interval_seconds * 1000);
     if (!fresh) {
       driftCache = { seq: latestSeq, at, report: evaluateDrift() };
       if (options.driftGauge) {
