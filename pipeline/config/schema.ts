@@ -97,9 +97,10 @@ export const DerivedColumnSchema = z.discriminatedUnion("kind", [
 
 /**
  * `group: [a, b, c]` is shorthand for a derived composite key: it adds
- * `{ name: "a+b+c", kind: composite, from: [a, b, c] }` to `derived` and groups by it.
+ * `{ name: "a+b+c", kind: composite, from: [a, b, c] }` to `derived` and groups by it. Applied to
+ * the raw `dataset` section before the schema (parseConfig), so the schema's input type stays exact.
  */
-function expandCompositeGroup(raw: unknown): unknown {
+export function expandCompositeGroup(raw: unknown): unknown {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
   const d = raw as Record<string, unknown>;
   if (!Array.isArray(d.group)) return raw;
@@ -112,7 +113,7 @@ function expandCompositeGroup(raw: unknown): unknown {
   return { ...d, group: name, derived: exists ? derived : [...derived, { name, kind: "composite", from }] };
 }
 
-export const DatasetSchema = z.preprocess(expandCompositeGroup, z
+export const DatasetSchema = z
   .object({
     path: z.string().min(1),
     delimiter: z.string().length(1).default(","),
@@ -158,7 +159,7 @@ export const DatasetSchema = z.preprocess(expandCompositeGroup, z
       else if (src.type !== "date") ctx.addIssue({ code: "custom", path: ["derived", i, "from"], message: `"${x.from}" must be a date column for month_year` });
     });
     if (d.features.includes(d.label.column)) ctx.addIssue({ code: "custom", path: ["features"], message: "the label column cannot be a feature" });
-  }));
+  });
 export type DatasetConfig = z.infer<typeof DatasetSchema>;
 
 export const ValidationSchema = z
@@ -427,6 +428,8 @@ export const CanaryThresholdsSchema = z
     max_5xx_share: share.default(0.01),
     max_p99_ms: z.number().positive().default(500),
     max_p99_ratio: z.number().positive().default(1.5),
+    /** The ratio rule applies only when the new p99 is above this (ms): 2 ms against 1 ms is not a regression worth a rollback. */
+    p99_ratio_floor_ms: z.number().min(0).default(0),
     max_class_psi: z.number().positive().default(0.2),
   })
   .strict();
@@ -456,6 +459,8 @@ export const SmokeSchema = z
     /** How long to keep trying for ready_checks consecutive healthy answers. */
     timeout_seconds: z.number().positive().default(120),
     request_timeout_seconds: z.number().positive().default(10),
+    /** Predictions sent after the smoke test passed and before any traffic moves, so a cold start does not count against the canary's p99. */
+    warmup_requests: z.number().int().min(0).max(10_000).default(20),
     /** Extra records (a JSON list) to predict; their expected class is the local artifact's prediction. */
     rows_file: z.string().min(1).optional(),
   })
