@@ -161,6 +161,10 @@ describe("prediction API", () => {
     expect(typeof last.confidence).toBe("number");
     expect(Number.isNaN(Date.parse(String(last.time)))).toBe(false);
     expect(logs.text()).not.toContain(ADMIN_KEY);
+    // A secret smuggled in as a field is not a feature: it is ignored and never logged.
+    const smuggled = await app.inject({ method: "POST", url: "/predict", ...json({ ...GOOD_RECORD, api_key: VIEWER_KEY, token: VIEWER_KEY }) });
+    expect(smuggled.json().warnings.map((w: { field: string }) => w.field)).toEqual(["api_key", "token"]);
+    expect(logs.text()).not.toContain(VIEWER_KEY);
   });
 
   it("exposes the agreed Prometheus metrics with their conventions", async () => {
