@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -202,6 +202,17 @@ describe("monitoring endpoints through createServer", () => {
       expect(line, f.feature).not.toBeNull();
       expect(Number(line![1])).toBeCloseTo(f.statistic, 9);
     }
+  });
+
+  it("the JSONL log holds every prediction once the server has closed", async () => {
+    const path = join(dir, "served.jsonl");
+    const app = await server({ monitoring: { log: { path } } });
+    const sent = await predictBatch(app, normal.slice(0, 25));
+    await app.close();
+    const lines = (await readFile(path, "utf8")).trim().split("\n").map((l) => JSON.parse(l) as { request_id: string; class: string; time: string });
+    expect(lines.map((l) => l.request_id)).toEqual(sent.predictions.map((p) => p.request_id));
+    expect(lines.map((l) => l.class)).toEqual(sent.predictions.map((p) => p.class));
+    expect(lines.every((l) => !Number.isNaN(Date.parse(l.time)))).toBe(true);
   });
 
   it("a bad serving.monitoring section is a ConfigError naming the key", () => {

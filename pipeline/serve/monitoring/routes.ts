@@ -101,6 +101,8 @@ export const monitoringRoutes: FastifyPluginAsync<MonitoringRoutesOptions> = asy
   const now = options.now ?? Date.now;
   const sendError = options.sendError ?? defaultSendError;
   const modelInfo = typeof options.model === "function" ? options.model : () => options.model as MonitoringModelInfo;
+  // Buffered JSONL lines are written before the server finishes closing (SIGTERM drain included).
+  app.addHook("onClose", async () => monitor.close());
   const github: GitHubFactory = options.github ?? (() => ({ workflow: null, reason: "GitHub is not configured for this server" }));
   const adminDenied: preHandlerAsyncHookHandler = async (request, reply) => {
     sendError(request, reply, { status: 403, type: "forbidden", message: "admin routes need API keys, and this server has none configured" });
