@@ -9,7 +9,32 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
 
+/**
+ * Two modules every action would load and none uses, dropped from the bundles because parsing them is
+ * most of an action's cold start (issue: ≤ 300 ms):
+ * - `@actions/http-client` (with undici, ~550 KB) is imported by @actions/core only for
+ *   `core.getIDToken()`. No action calls it: the deploy step requests the OIDC token itself
+ *   (pipeline/deploy/auth.ts). The stub throws if that ever changes, naming this file.
+ * - zod's translated error messages (~300 KB of locales): zod imports all of them for `z.locales`;
+ *   the pipeline uses the English default only, which is kept.
+ */
+const slimBundle = {
+  name: "slim-bundle",
+  setup(b) {
+    b.onResolve({ filter: /^@actions\/http-client(\/lib\/auth)?$/ }, (args) => ({ path: args.path, namespace: "no-http-client" }));
+    b.onLoad({ filter: /.*/, namespace: "no-http-client" }, () => ({
+      contents: `const why = () => { throw new Error("@actions/http-client is not bundled (scripts/build-actions.mjs): core.getIDToken() is unavailable in these actions"); };
+export class HttpClient { constructor() { why(); } }
+export class BearerCredentialHandler { constructor() { why(); } }`,
+      loader: "js",
+    }));
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) => (args.importer.includes(`${"node_modules"}/zod/`) ? { path: args.path, namespace: "zod-locales-en", pluginData: args.resolveDir } : undefined));
+    b.onLoad({ filter: /.*/, namespace: "zod-locales-en" }, (args) => ({ contents: `export { default as en } from "./en.js";`, resolveDir: join(args.pluginData, "..", "locales"), loader: "js" }));
+  },
+};
+
 export const BUNDLE_OPTIONS = {
+  plugins: [slimBundle],
   bundle: true,
   platform: "node",
   target: "node20",

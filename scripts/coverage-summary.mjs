@@ -8,7 +8,12 @@ const summary = JSON.parse(readFileSync(file, "utf8"));
 const kinds = ["lines", "statements", "functions", "branches"];
 const sum = (entries) => {
   const acc = Object.fromEntries(kinds.map((k) => [k, { covered: 0, total: 0 }]));
-  for (const e of entries) for (const k of kinds) (acc[k].covered += e[k].covered), (acc[k].total += e[k].total);
+  for (const e of entries) {
+    for (const k of kinds) {
+      acc[k].covered += e[k].covered;
+      acc[k].total += e[k].total;
+    }
+  }
   return acc;
 };
 const pct = (c) => (c.total === 0 ? "100.0" : ((100 * c.covered) / c.total).toFixed(1));

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { PROJECT_ROOT } from "./cli.js";
+import { BUNDLE_OPTIONS } from "../../scripts/build-actions.mjs";
 
 export interface ActionRun {
   code: number;
@@ -17,16 +18,7 @@ export interface ActionRun {
 export async function bundleAction(step: string): Promise<string> {
   const outdir = await mkdtemp(join(tmpdir(), `action-${step}-`));
   const outfile = join(outdir, "index.js");
-  await build({
-    entryPoints: [join(PROJECT_ROOT, "actions", step, "index.ts")],
-    outfile,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-    logLevel: "error",
-  });
+  await build({ ...BUNDLE_OPTIONS, entryPoints: [join(PROJECT_ROOT, "actions", step, "index.ts")], outfile, logLevel: "error" });
   return outfile;
 }
 
