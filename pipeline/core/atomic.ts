@@ -21,6 +21,9 @@ export async function writeStreamAtomic<T>(path: string, write: (handle: FileHan
 }
 
 async function writeStreamAtomicRaw<T>(path: string, write: (handle: FileHandle) => Promise<T>): Promise<T> {
+  // A directory named as the file (`--out somedir`, `--out /`): refused before any temporary file exists.
+  const existing = await lstat(path).catch(() => null);
+  if (existing?.isDirectory()) throw new InputError(`${path}: is a directory; name a file to write`);
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);

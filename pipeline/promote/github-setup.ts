@@ -31,7 +31,8 @@ export async function gitHubFromEnvironment(
     reporter.warning("no GitHub token (PROMOTION_TOKEN, GH_TOKEN or GITHUB_TOKEN, or --token-env NAME): the branch will be pushed but no pull request opened");
     return { token, github: null };
   }
-  const repoSpec = setup.repo ?? env.GITHUB_REPOSITORY ?? (await new GitClient(root).remoteUrl(setup.remote)) ?? "";
+  // An empty value is unset (GitHub passes "" for inputs and variables not given).
+  const repoSpec = setup.repo || env.GITHUB_REPOSITORY || (await new GitClient(root).remoteUrl(setup.remote)) || "";
   const repo = parseRepo(repoSpec);
   const octokit = createOctokit({ token: token.value, baseUrl: env.GITHUB_API_URL, reporter });
   return { token, github: gitHubClient(octokit, repo) };

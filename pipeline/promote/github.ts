@@ -1,7 +1,7 @@
 import { Octokit } from "@octokit/rest";
 import { retry } from "@octokit/plugin-retry";
 import { throttling } from "@octokit/plugin-throttling";
-import { UsageError } from "../core/errors.js";
+import { PipelineError, UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/reporter.js";
 
 export type TokenKind = "app" | "pat" | "github_token";
@@ -73,9 +73,41 @@ export function createOctokit(options: OctokitOptions = {}): PipelineOctokitInst
   });
 }
 
+/**
+ * A failed GitHub API call (after the retry plugin gave up): an outside failure, exit 1, not a bug.
+ * `status` is the HTTP status. The message may echo what GitHub echoed (a token, even): it is
+ * printed only through the masking path (core/mask.ts), like every message.
+ */
+export class GitHubApiError extends PipelineError {
+  constructor(
+    readonly operation: string,
+    readonly status: number | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`GitHub API: ${operation} failed${status ? ` (HTTP ${status})` : ""}: ${message}`, 1, options);
+  }
+}
+
+function apiErrors<T extends object>(client: T): T {
+  const wrapped = {} as T;
+  for (const [name, fn] of Object.entries(client) as [keyof T & string, unknown][]) {
+    wrapped[name] = (async (...args: unknown[]) => {
+      try {
+        return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      } catch (error) {
+        if (error instanceof PipelineError) throw error;
+        const e = error as { status?: number; message?: string; response?: { data?: { message?: string } } };
+        throw new GitHubApiError(name, typeof e.status === "number" ? e.status : undefined, e.response?.data?.message ?? e.message ?? String(error), { cause: error });
+      }
+    }) as T[keyof T & string];
+  }
+  return wrapped;
+}
+
 export function gitHubClient(octokit: PipelineOctokitInstance, { owner, repo }: RepoRef): GitHubClient {
   const ref = (pr: { number: number; html_url: string; head: { ref: string }; title: string }): PullRequestRef => ({ number: pr.number, url: pr.html_url, head: pr.head.ref, title: pr.title });
-  return {
+  return apiErrors<GitHubClient>({
     async findOpenPullRequest(headPrefix, base) {
       // One page of 100 open PRs against the base is plenty for a repository's promotion queue.
       const { data } = await octokit.rest.pulls.list({ owner, repo, state: "open", base, per_page: 100, sort: "created", direction: "desc" });
@@ -99,7 +131,7 @@ export function gitHubClient(octokit: PipelineOctokitInstance, { owner, repo }: 
     async requestReviewers(number, reviewers) {
       if (reviewers.length) await octokit.rest.pulls.requestReviewers({ owner, repo, pull_number: number, reviewers });
     },
-  };
+  });
 }
 
 /** `owner/name`, or parsed from a GitHub remote URL (https or ssh). */
