@@ -81,6 +81,8 @@ function rawConfig(overrides: { gates?: Record<string, unknown> } = {}): Pipelin
 }
 
 const config = (overrides?: { gates?: Record<string, unknown> }): PipelineConfig => parseConfig(rawConfig(overrides));
+/** As a file under config/: relative paths in a config file resolve from its directory (docs/readme-parts/real-data.md). */
+const asConfigFile = (raw: PipelineConfigInput): PipelineConfigInput => ({ ...raw, dataset: { ...raw.dataset, path: `../${raw.dataset.path}` } });
 
 async function writeModel(rel: string, model: ModelArtifact): Promise<string> {
   const file = join(root, rel);
@@ -131,7 +133,7 @@ beforeAll(async () => {
   await mkdir(join(root, "config"), { recursive: true });
   await writeFile(join(root, "data/comfort.csv"), datasetCsv());
   dataSha = await sha256File(join(root, "data/comfort.csv"));
-  await writeFile(join(root, "config/pipeline.yaml"), stringify(rawConfig()));
+  await writeFile(join(root, "config/pipeline.yaml"), stringify(asConfigFile(rawConfig())));
   await writeModel("out/good/model.json", lineageModel());
   await writeModel("out/worse/model.json", lineageModel([taTree([16, 30], ["cool", "neutral", "warm"])], "worse"));
   await writeModel("out/winter-broken/model.json", lineageModel([seasonTree(INVERTED_TREE, GOOD_TREE)], "winter-broken"));
@@ -299,7 +301,7 @@ describe("pipeline validate-model (CLI)", () => {
   it("exits 1 naming the failed absolute gate", async () => {
     await clearRegistry();
     const strict = rawConfig({ gates: { absolute: [{ metric: "macro_f1", threshold: 0.99 }] } });
-    await writeFile(join(root, "config/strict.yaml"), stringify(strict));
+    await writeFile(join(root, "config/strict.yaml"), stringify(asConfigFile(strict)));
     const result = await runCli(["validate-model", "--model", "out/good", "--config", "config/strict.yaml", "--no-latency", "--out", "reports/strict.json"], { cwd: root });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/FAIL absolute:macro_f1: macro_f1 = [0-9.]+ not >= 0\.99/);

@@ -4,7 +4,7 @@ import { ConfigError } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
 import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
 import { parseYamlStrict } from "../core/yaml.js";
-import { PipelineConfigSchema, type PipelineConfig } from "./schema.js";
+import { expandCompositeGroup, PipelineConfigSchema, type PipelineConfig } from "./schema.js";
 
 export const DEFAULT_CONFIG_PATH = "config/pipeline.yaml";
 
@@ -130,7 +130,8 @@ async function resolveExtends(path: string, seen: Set<string>, root: string): Pr
 
 /** Parses an in-memory object (tests, actions that pass config inline). */
 export function parseConfig(raw: unknown, file = "<config>"): PipelineConfig {
-  const result = PipelineConfigSchema.safeParse(raw);
+  const expanded = isPlainObject(raw) && isPlainObject(raw.dataset) ? { ...raw, dataset: expandCompositeGroup(raw.dataset) } : raw;
+  const result = PipelineConfigSchema.safeParse(expanded);
   if (!result.success) throw new ConfigError(formatZodError(result.error, raw, file));
   return result.data;
 }
