@@ -166,7 +166,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     metrics.setModelInfo({ name: served.name, version: versionLabel(served), sha256: served.sha256, content_sha256: served.content_sha256 });
     logger.info({ event: "model_loaded", model: served.name, version: served.version, sha256: served.sha256, content_sha256: served.content_sha256, identity: served.expected?.source ?? "unverified" }, "model loaded");
     if (options.monitoring !== false) {
-      monitor = createMonitor({ model: served.model, drift: options.drift, config: config.monitoring as never, driftGauge: metrics.driftScore, onLogError: (e) => logger.warn({ event: "monitoring_log_error", err: e.message }, "monitoring log write failed") });
+      monitor = createMonitor({ model: served.model, drift: options.drift, config: config.monitoring, root, driftGauge: metrics.driftScore, onLogError: (e) => logger.warn({ event: "monitoring_log_error", err: e.message }, "monitoring log write failed") });
     }
   } else if (state.status === "failed") {
     logger.error({ event: "model_not_ready", reason: state.reason }, "model not ready");
