@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { describeFailure } from "../cli/run-command.js";
+import { onInterrupt } from "../pipeline/core/cleanup.js";
 import { GateFailure } from "../pipeline/core/errors.js";
 import { maskSecrets, registerSecret } from "../pipeline/core/mask.js";
 import { PROJECT_ROOT, runCli, TSX_LOADER } from "./helpers/cli.js";
@@ -130,6 +131,20 @@ describe("write failures are clear errors, not crashes (case 12)", () => {
       expect(failure.text, code).toMatch(message);
       expect(failure.text, code).not.toMatch(/internal error|\n\s+at /);
     }
+  });
+});
+
+describe("interrupt cleanup is attached only while needed", () => {
+  it("adds SIGINT/SIGTERM listeners while a cleanup is registered and removes them after", () => {
+    const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+    const offA = onInterrupt(() => {});
+    const offB = onInterrupt(() => {});
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual([before[0]! + 1, before[1]! + 1]);
+    offA();
+    expect(process.listenerCount("SIGTERM")).toBe(before[1]! + 1);
+    offB();
+    // A server's own SIGTERM drain (or `pipeline run` keeping its service) is not preempted afterwards.
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).toEqual(before);
   });
 });
 

@@ -9,7 +9,6 @@ type Cleanup = () => void;
 
 const cleanups = new Map<number, Cleanup>();
 let nextId = 1;
-let installed = false;
 
 const SIGNALS: Record<"SIGINT" | "SIGTERM", number> = { SIGINT: 2, SIGTERM: 15 };
 
@@ -26,15 +25,26 @@ function runAll(): void {
   }
 }
 
+const listeners = new Map<string, () => void>();
+
+// Listeners are attached only while something is registered: a command that later waits for its
+// own SIGINT/SIGTERM (a server draining, `pipeline run` keeping its service up) is not cut short.
 function install(): void {
-  if (installed) return;
-  installed = true;
+  if (listeners.size) return;
   for (const [signal, number] of Object.entries(SIGNALS)) {
-    process.on(signal, () => {
+    const listener = () => {
       runAll();
       process.exit(128 + number);
-    });
+    };
+    listeners.set(signal, listener);
+    process.on(signal, listener);
   }
+}
+
+function uninstallIfIdle(): void {
+  if (cleanups.size) return;
+  for (const [signal, listener] of listeners) process.off(signal, listener);
+  listeners.clear();
 }
 
 /** Registers a synchronous cleanup to run if the process is interrupted; returns the function that unregisters it. */
@@ -42,7 +52,10 @@ export function onInterrupt(fn: Cleanup): () => void {
   install();
   const id = nextId++;
   cleanups.set(id, fn);
-  return () => void cleanups.delete(id);
+  return () => {
+    cleanups.delete(id);
+    uninstallIfIdle();
+  };
 }
 
 /** Runs `body` with `cleanup` registered for signals, and always runs `cleanup` (awaited) when the body ends. */
