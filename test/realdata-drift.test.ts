@@ -150,6 +150,25 @@ describe("drift that knows its own noise (issue 11, case 1)", () => {
     }
   }, 180_000);
 
+  it("KS and chi-square use the calibrated effective sizes: unchanged batches pass, a hot summer fails", async () => {
+    const tests = { ...config, drift: { ...config.drift, numeric_method: "ks" as const, categorical_method: "chi2" as const } };
+    for (const reference of [production, fresh]) {
+      for (const seed of [1501, 1502, 1503]) {
+        const { report } = checkDataset(await batch(5000, seed), tests, { reference });
+        expect(report.drift.passed).toBe(true);
+        // A building-level column counts about one row per building (25 in a batch of 5,000).
+        const type = report.drift.columns.find((c) => c.column === "building_type")!;
+        expect(type.effective_n!.current).toBeLessThan(0.1 * type.current_count);
+        for (const c of report.drift.columns) {
+          expect(c.effective_n!.current).toBeLessThanOrEqual(c.current_count);
+          expect(c.drifted).toBe(c.p_value! < tests.drift.alpha && c.effect! >= (c.method === "ks" ? tests.drift.ks_min_effect : tests.drift.chi2_min_effect));
+        }
+      }
+      const { report } = checkDataset(await batch(5000, 1504, "hot-summer"), tests, { reference });
+      expect(report.drift.passed).toBe(false);
+    }
+  }, 120_000);
+
   it("the design effect of a batch is about 1 for independent rows and about the group size for a building-level column", () => {
     // 10 groups of 50 rows, 2 bins: shares independent of the group → deff ≈ 1; one bin per group → deff = 50.
     const independent: number[] = [];
