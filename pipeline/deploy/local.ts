@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { EnvironmentConfig } from "../config/schema.js";
 import { UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/reporter.js";
+import { freePort, runImage } from "../image/run.js";
 import type { Clock } from "./clock.js";
 import type { DeployModel } from "./model-ref.js";
 import type { DeployResult } from "./result.js";
@@ -42,19 +42,6 @@ export interface LocalDeployment {
   stop(): Promise<void>;
 }
 
-/** A port nobody listens on right now (the kernel's choice for port 0). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 function defaultCli(root: string): string[] {
   const built = join(root, "dist/cli/main.js");
   if (existsSync(built)) return [process.execPath, built];
@@ -75,21 +62,9 @@ interface RunningServer {
   exited: Promise<string>;
 }
 
-interface ImageRunner {
-  runImage(input: { reference: string; port: number; env?: Record<string, string> }): Promise<{ url: string; stop(): Promise<void> }>;
-}
-
-async function startImage(image: string, port: number): Promise<RunningServer | null> {
-  let runner: ImageRunner;
-  try {
-    // Optional: the image part may be absent from a build of the pipeline.
-    const modulePath = "../image/run.js";
-    runner = (await import(modulePath)) as ImageRunner;
-  } catch {
-    return null;
-  }
-  const handle = await runner.runImage({ reference: image, port, env: { PORT: String(port) } });
-  return { url: handle.url, how: `image ${image} (buildah run)`, stop: () => handle.stop(), exited: new Promise<string>(() => {}) };
+async function startImage(image: string, port: number): Promise<RunningServer> {
+  const handle = await runImage({ reference: image, port, env: { PORT: String(port) }, waitFor: "/health" });
+  return { url: handle.url, how: `image ${image} (buildah run, container ${handle.container})`, stop: () => handle.stop(), exited: new Promise<string>(() => {}) };
 }
 
 function startProcess(cli: string[], root: string, model: DeployModel, port: number, environmentName: string): RunningServer {
@@ -126,7 +101,7 @@ export async function deployLocal(input: LocalDeployInput): Promise<LocalDeploym
   let server: RunningServer | null = null;
   if (input.image && !input.forceProcess && hasBuildah()) server = await startImage(input.image, port);
   if (!server) {
-    if (input.image && !input.forceProcess) reporter.info(`local: ${hasBuildah() ? "no image runner in this build" : "buildah is not installed"}; running the server as a process instead of ${input.image}`);
+    if (input.image && !input.forceProcess) reporter.info(`local: buildah is not installed; running the server as a process instead of ${input.image}`);
     server = startProcess(input.cliCommand ?? defaultCli(input.root), input.root, input.model, port, input.environmentName);
   }
   reporter.info(`local: ${server.how} on ${server.url}`);

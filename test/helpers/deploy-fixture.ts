@@ -9,7 +9,7 @@ import { sha256Hex } from "../../pipeline/core/hash.js";
 import { parseModel } from "../../pipeline/model/load.js";
 import { compilePredictor } from "../../pipeline/model/predictor.js";
 import { parseRegistry, serializeRegistry } from "../../pipeline/registry/store.js";
-import { freePort } from "../../pipeline/deploy/local.js";
+import { freePort } from "../../pipeline/image/run.js";
 import { PROJECT_ROOT, TSX_LOADER } from "./cli.js";
 
 /**
