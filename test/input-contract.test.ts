@@ -55,6 +55,19 @@ describe("input contract on an artifact written before it existed (v1)", () => {
     });
   });
 
+  it("batch prediction (tree by tree) gives exactly the per-record answers, errors in place", () => {
+    const predictor = compilePredictor(v1);
+    const records: unknown[] = [full, { ...full, ta: "hot" }, { ...full, ta: 33, vel: null, season: "Winter" }, 5, { ...full, building_type: "castle", rh: 300 }];
+    const batch = predictor.predictRecords(records);
+    records.forEach((rec, i) => {
+      const one = predictor.predictRecord(rec);
+      expect(batch[i]!.checked).toEqual(one.checked);
+      expect(batch[i]!.classIndex).toBe(one.classIndex);
+      expect(batch[i]!.probabilities === null ? null : Array.from(batch[i]!.probabilities!)).toEqual(one.probabilities === null ? null : Array.from(one.probabilities));
+    });
+    expect(batch.map((b) => b.checked.ok)).toEqual([true, false, true, false, true]);
+  });
+
   it("wrong types are errors naming the field; missing optional features and text numbers are warnings", () => {
     const contract = inputContract(v1);
     const cases: [unknown, string, string][] = [

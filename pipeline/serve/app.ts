@@ -391,11 +391,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       metrics.countRejection("batch_too_large");
       throw new HttpError(413, "payload_too_large", `the batch has ${records.length} records; at most ${config.max_batch} per request`);
     }
-    const results: RecordPrediction[] = new Array(records.length);
+    // All records checked, the valid ones predicted together (tree by tree: cache-friendly).
+    const results = predictor!.predictRecords(records, { numericText: "warn" });
     let fields: FieldProblem[] | null = null;
-    for (let i = 0; i < records.length; i++) {
-      const p = predictor!.predictRecord(records[i], { numericText: "warn" });
-      results[i] = p;
+    for (let i = 0; i < results.length; i++) {
+      const p = results[i]!;
       if (!p.checked.ok) {
         fields ??= [];
         if (fields.length < 100) fields.push(...batchFields(i, p.checked.errors));
