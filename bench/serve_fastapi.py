@@ -95,7 +95,8 @@ def serve(csv: str, params: dict, port: int) -> None:
 
     @app.post("/predict")
     def predict(record: Record) -> dict:
-        frame = pd.DataFrame([record.model_dump()])
+        # pydantic 2 has model_dump, pydantic 1 (Debian's) dict.
+        frame = pd.DataFrame([record.model_dump() if hasattr(record, "model_dump") else record.dict()])
         proba = model.predict_proba(encode(frame))[0]
         best = int(np.argmax(proba))
         return {"class": CLASSES[best], "probabilities": {c: float(p) for c, p in zip(CLASSES, proba)}, "confidence": float(proba[best])}
