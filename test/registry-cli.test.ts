@@ -44,7 +44,7 @@ describe("pipeline registry (CLI)", () => {
     expect(r.stderr).toMatch(/\[version-rewritten\] thermal-comfort@v1 differs from the base branch in metrics/);
     const unknown = await runCli(["registry", "check", "--base", "no-such-branch"], { cwd: repo.work, env });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toMatch(/unknown ref "no-such-branch"/);
+    expect(unknown.stderr).toMatch(/--base "no-such-branch": unknown revision/);
   });
 
   it("list, show and history print tables, and JSON with --json", async () => {
