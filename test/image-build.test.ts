@@ -257,9 +257,12 @@ describe("running the image (runImage: buildah run --isolation chroot, host netw
     expect(body.content_sha256).toBe(modelContentHash(model));
     expect(res.headers.get("x-model-version")).toBe(String(prod.version));
 
-    const { url, container } = running;
-    await running.stop();
+    const handle = running;
+    const { url, container } = handle;
+    await handle.stop();
     running = null;
+    // SIGTERM reached the server itself (buildah alone would SIGKILL it): it drained and said so.
+    expect(handle.logs().join("\n")).toMatch(/"event":"draining"[\s\S]*"event":"stopped"/);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
     const left = await buildah(["containers", "--format", "{{.ContainerName}}"], storage);
     expect(left.split("\n")).not.toContain(container);

@@ -75,10 +75,24 @@ async function childrenOf(pid: number): Promise<number[]> {
   }
 }
 
-async function leavesOf(pid: number): Promise<number[]> {
-  const children = await childrenOf(pid);
-  if (children.length === 0) return [pid];
-  return (await Promise.all(children.map(leavesOf))).flat();
+/**
+ * The entrypoint's process: the top-most descendant that is not buildah's own (buildah →
+ * buildah-chroot-runtime → buildah-chroot-exec → the entrypoint). It gets the SIGTERM, so a server
+ * that spawned children of its own still drains them itself.
+ */
+async function entrypointProcesses(pid: number): Promise<number[]> {
+  const found: number[] = [];
+  let level = await childrenOf(pid);
+  while (level.length) {
+    const next: number[] = [];
+    for (const child of level) {
+      const argv0 = (await readFile(`/proc/${child}/cmdline`, "utf8").catch(() => "")).split("\0")[0] ?? "";
+      if (/(^|\/)buildah(-chroot-[a-z]+)?$/.test(argv0)) next.push(...(await childrenOf(child)));
+      else found.push(child);
+    }
+    level = next;
+  }
+  return found;
 }
 
 export async function runImage(input: RunImageInput): Promise<RunningImage> {
@@ -146,7 +160,13 @@ export async function runImage(input: RunImageInput): Promise<RunningImage> {
     stopping ??= (async () => {
       if (exited === null && proc.pid) {
         // buildah kills its child outright on SIGTERM; the server itself gets SIGTERM so it drains.
-        for (const pid of await leavesOf(proc.pid)) if (pid !== proc.pid) process.kill(pid, "SIGTERM");
+        for (const pid of await entrypointProcesses(proc.pid)) {
+          try {
+            process.kill(pid, "SIGTERM");
+          } catch {
+            // exited meanwhile
+          }
+        }
         const drained = await Promise.race([exit.then(() => true), sleep(10_000).then(() => false)]);
         if (!drained) {
           try {

@@ -1,4 +1,4 @@
-import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rm, symlink } from "node:fs/promises";
+import { copyFile, link, lstat, mkdir, readdir, readFile, readlink, rm, symlink, utimes } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { InputError } from "../core/errors.js";
 import { writeFileAtomic, writeJsonAtomic } from "../core/atomic.js";
@@ -153,5 +153,24 @@ export async function stageBuildContext(root: string, model: ImageModel): Promis
   await writeFileAtomic(join(dir, "model", "model.json"), model.bytes);
   await writeJsonAtomic(join(dir, "model", "serving.json"), model.identity);
   await mkdir(dirname(dir), { recursive: true });
+  await pinTimes(dir, [join(dir, "build-only.json"), join(dir, "model", "model.json"), join(dir, "model", "serving.json")]);
   return { dir, production: sets.production.length, buildOnly: sets.buildOnly.length, files };
+}
+
+/**
+ * The stage is made afresh for every build, but the engines' layer cache keys a COPY on its
+ * sources' metadata as well as their bytes: new directories and rewritten files would miss the
+ * cache every time. Directories and the files written here get one fixed time; hard-linked
+ * dependency files keep theirs (changing them would change the host's node_modules). The image's
+ * own file times come from SOURCE_DATE_EPOCH, not from these.
+ */
+const STAGE_TIME = new Date(0);
+
+async function pinTimes(dir: string, written: string[]): Promise<void> {
+  for (const file of written) await utimes(file, STAGE_TIME, STAGE_TIME);
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) if (entry.isDirectory()) await walk(join(d, entry.name));
+    await utimes(d, STAGE_TIME, STAGE_TIME);
+  };
+  await walk(dir);
 }
