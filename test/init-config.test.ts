@@ -53,6 +53,10 @@ describe("pipeline init", () => {
     const summary = JSON.parse(trained.stdout.trim().split("\n").pop()!) as { candidate: string; macro_f1: number };
     expect(summary.candidate).toBe("tree-d10");
     expect(summary.macro_f1).toBeGreaterThan(1 / 3);
+    // The reference profile keeps per-group summaries within the size budget (max_groups of ~650 training buildings).
+    const model = JSON.parse(await readFile(join(dir, "model/model.json"), "utf8")) as { reference_profile: { groups: { count: number; rows: number[] } } };
+    expect(model.reference_profile.groups.rows).toHaveLength(config.drift.calibration.max_groups);
+    expect(model.reference_profile.groups.count).toBeGreaterThan(config.drift.calibration.max_groups);
   }, 300_000);
 
   it("several --group columns make a composite key; the generator's data validates with the config", async () => {
