@@ -57,7 +57,16 @@ async function rows(name: string, drift: "none" | "hot-summer", n: number, seed:
   return recordsOf(read.table, model.features.map((f) => f.name));
 }
 
-const quiet = () => new Writable({ write: (_c, _e, cb) => cb() });
+/** Server log lines of internal errors (printed when a request unexpectedly fails). */
+const internalErrors: string[] = [];
+const quiet = () =>
+  new Writable({
+    write: (chunk: Buffer, _e, cb) => {
+      const line = chunk.toString();
+      if (line.includes('"internal_error"')) internalErrors.push(line);
+      cb();
+    },
+  });
 
 async function server(options: { env?: NodeJS.ProcessEnv; monitoring?: Record<string, unknown> } = {}): Promise<FastifyInstance> {
   const app = await createServer({
@@ -77,7 +86,7 @@ const gitHubEnv = () => ({ GITHUB_API_URL: standIn.url, GITHUB_REPOSITORY: REPO,
 
 async function predictBatch(app: FastifyInstance, records: Record<string, unknown>[]) {
   const r = await app.inject({ method: "POST", url: "/predict/batch", payload: { records } });
-  expect(r.statusCode).toBe(200);
+  expect(r.statusCode, `${r.body}\n${internalErrors.join("\n")}`).toBe(200);
   return r.json() as { predictions: { request_id: string; class: string }[] };
 }
 
