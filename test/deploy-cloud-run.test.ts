@@ -129,7 +129,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(predict.headers.get("x-model-version")).toBe("1");
     expect(out.result.serviceUrl).toBe(standIn.serviceUrl(serviceName("first")));
     expectFaithful();
-  });
+  }, 180_000);
 
   it("happy path: no-traffic revision, smoke test, 10 → 50 → 100 judged from both revisions' /metrics, recorded in the registry", async () => {
     const before = await serveV1("happy");
@@ -167,7 +167,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(v2.deployments.at(-1)).toMatchObject({ environment: "happy", revision: out.result.revision, git_sha: SHA, status: "succeeded", image_digest: IMG_V2.split("@")[1] });
     expect((await checkRegistry(fixture.root, registry)).problems).toEqual([]);
     expectFaithful();
-  });
+  }, 180_000);
 
   it("a revision that never becomes ready fails with its reason and no traffic moves", async () => {
     const before = await serveV1("never");
@@ -180,7 +180,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     // One PATCH (the no-traffic deploy), none moving traffic.
     expect(standIn.calls.filter((c) => c.method === "PATCH").length - patchesBefore).toBe(1);
     expectFaithful();
-  });
+  }, 180_000);
 
   it("a failing smoke test (the revision serves another model version) restores the split exactly", async () => {
     const before = await serveV1("smoke");
@@ -190,7 +190,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(out.result.steps).toEqual([]);
     expect(standIn.split(serviceName("smoke"))).toEqual(before);
     expectFaithful();
-  });
+  }, 180_000);
 
   it("an error-rate spike at the 10% step rolls back to the recorded split exactly", async () => {
     const before = await serveV1("spike");
@@ -214,7 +214,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(out.result.timings.restoredAt).toBeGreaterThanOrEqual(out.result.timings.failedAt!);
     expect(out.file.rolled_back).toBe(true);
     expectFaithful();
-  });
+  }, 180_000);
 
   it("an operation that never finishes times out; the split stays as it was", async () => {
     const before = await serveV1("stuck");
@@ -229,7 +229,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(out.result.reason).toMatch(/did not finish in time/);
     expect(standIn.split(serviceName("stuck"))).toEqual(before);
     expect(standIn.calls.some((c) => c.method === "POST" && c.path.endsWith(":wait"))).toBe(true);
-  });
+  }, 180_000);
 
   it("429 and 503 from the API are retried with backoff, honouring Retry-After", async () => {
     const sleeps: number[] = [];
@@ -247,7 +247,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     // The same call, repeated.
     expect(new Set(standIn.calls.slice(start, start + 4).map((c) => `${c.method} ${c.path}`)).size).toBe(1);
     expect(sleeps).toContain(1000);
-  });
+  }, 180_000);
 
   it("--preview deploys under a tag with no traffic, leaves the serving revision alone; the tag can be removed", async () => {
     const before = await serveV1("preview");
@@ -263,7 +263,7 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(standIn.split(serviceName("preview")).some((e) => e.tag === "pr-7")).toBe(false);
     expect(standIn.split(serviceName("preview")).filter((e) => e.percent > 0)).toEqual(before.filter((e) => e.percent > 0));
     expectFaithful();
-  });
+  }, 180_000);
 
   it("the stand-in refuses what Google refuses: unknown fields, output-only fields, missing required fields, a wrong token", async () => {
     const post = (body: unknown, token = TOKEN) =>
@@ -285,20 +285,23 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     expect(standIn.hasService(`projects/${PROJECT}/locations/${REGION}/services/svc-bad`)).toBe(false);
   });
 
-  it("pipeline deploy (the CLI): exit 0, the JSON result, the registry entry; an image without a digest is refused with exit 2", async () => {
+  it("pipeline deploy (the CLI): exit 0 and the JSON result; registry record-deployment records it; an image without a digest is refused with exit 2", async () => {
     const env = { CLOUD_RUN_API_URL: standIn.apiUrl, CLOUD_RUN_ACCESS_TOKEN: TOKEN, GITHUB_SHA: SHA, PIPELINE_QUIET: "1" };
-    const ok = await runCli(["deploy", "--env", "cli", "--image", IMG_V1, "--model", "thermal-comfort@v1", "--result", "out/cli.json"], { cwd: fixture.root, env });
+    const ok = await runCli(["deploy", "--env", "cli", "--image", IMG_V1, "--model", "thermal-comfort@v1", "--result", "out/cli.json", "--no-record"], { cwd: fixture.root, env });
     expect(ok.code, ok.stderr).toBe(0);
     const printed = JSON.parse(ok.stdout) as { status: string; revision: string; service_url: string; tag_url: string };
     expect(printed.status).toBe("succeeded");
     expect(printed.tag_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const file = DeployResultFileSchema.parse(JSON.parse(await readFile(join(fixture.root, "out/cli.json"), "utf8")));
     expect(file.revision).toBe(printed.revision);
-    const v1 = (await readRegistry(fixture.root)).models["thermal-comfort"]!.versions[0]!;
-    expect(v1.deployments.some((d) => d.environment === "cli" && d.revision === printed.revision)).toBe(true);
     expect(ok.stderr).not.toContain(TOKEN);
+    const cliDeployments = async () => (await readRegistry(fixture.root)).models["thermal-comfort"]!.versions[0]!.deployments.filter((d) => d.environment === "cli");
+    expect(await cliDeployments()).toEqual([]);
+    const recorded = await runCli(["registry", "record-deployment", "out/cli.json"], { cwd: fixture.root, env });
+    expect(recorded.code, recorded.stderr).toBe(0);
+    expect(await cliDeployments()).toEqual([expect.objectContaining({ revision: printed.revision, status: "succeeded", url: printed.service_url, git_sha: SHA })]);
     const bad = await runCli(["deploy", "--env", "cli", "--image", "127.0.0.1:5000/thermal-comfort:latest", "--model", "thermal-comfort@v1"], { cwd: fixture.root, env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/pin the image by digest/);
-  });
+  }, 180_000);
 });

@@ -5,6 +5,7 @@ import { formatMetric, formatTable, listModels, modelHistory, parseVersionRef, p
 import { loadConfig } from "../../pipeline/config/load.js";
 import { GateFailure } from "../../pipeline/core/errors.js";
 import { emptyRegistry, parseRegistry, readRegistry, REGISTRY_FILE } from "../../pipeline/registry/store.js";
+import { recordDeploymentResults } from "../../pipeline/deploy/record.js";
 import { action } from "../run-command.js";
 
 const json = (value: unknown) => process.stdout.write(JSON.stringify(value, null, 2) + "\n");
@@ -104,6 +105,17 @@ export function register(program: Command): void {
         const prod = productionVersion(await readRegistry(ctx.root), name);
         if (!prod) throw new GateFailure(`${REGISTRY_FILE}: ${name} has no production version: nothing to deploy`);
         process.stdout.write(flags.githubOutput ? `model=${name}\nversion=${prod.version}\nsha256=${prod.artifact.sha256}\n` : `${name}@v${prod.version}\n`);
+      }),
+    );
+
+  registry
+    .command("record-deployment")
+    .description("Record deploy results (pipeline deploy --result, the deploy action's result) in models/registry.yaml, under the registry lock")
+    .argument("<files...>", "deploy result JSON files")
+    .action(
+      action(async (ctx, files: string[]) => {
+        const n = await recordDeploymentResults(ctx.root, files, ctx.reporter);
+        process.stdout.write(`${n} deployment${n === 1 ? "" : "s"} recorded\n`);
       }),
     );
 
