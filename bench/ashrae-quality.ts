@@ -114,14 +114,15 @@ for (const candidate of config.training.candidates.filter((c) => !wanted || c.na
   const combine = treeCombine(candidate.algorithm);
   const f1s: number[] = [];
   for (const f of foldSets) {
-    const trees = await fitCandidate(candidate, f.fit.matrix, f.y, classes, config.training.seed);
+    // Boosting's early-stopping rows are whole buildings, as in the train step.
+    const trees = await fitCandidate(candidate, f.fit.matrix, f.y, classes, config.training.seed, Int32Array.from(f.fit.rows, (r) => trainGroups[r]!));
     f1s.push(labelScores(f.yEval, argmaxRows(predictProbaTrees(trees, f.evaluation.matrix, k, combine), k), k).macro_f1);
   }
   const cv = f1s.reduce((a, b) => a + b, 0) / f1s.length;
   cvScores.set(name, cv);
   console.log(`${name.padEnd(28)} grouped ${foldSets.length}-fold CV macro-F1 on the training split ${cv.toFixed(3)} (folds ${f1s.map((x) => x.toFixed(3)).join(", ")})`);
   t0 = performance.now();
-  const trees = await fitCandidate(candidate, trainSet.matrix, yTrain, classes, config.training.seed);
+  const trees = await fitCandidate(candidate, trainSet.matrix, yTrain, classes, config.training.seed, Int32Array.from(trainSet.rows, (r) => trainGroups[r]!));
   const fitSeconds = (performance.now() - t0) / 1000;
   const pred = argmaxRows(predictProbaTrees(trees, testSet.matrix, k, combine), k);
   score(name, pred, yTest, fitSeconds);
