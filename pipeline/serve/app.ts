@@ -115,11 +115,22 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const service = env.K_SERVICE ?? null;
   const revision = env.K_REVISION ?? null;
   const dest = destination(options);
+  // ISO time, formatted once per millisecond: at thousands of lines a second, toISOString per line showed in profiles.
+  let lastMs = -1;
+  let lastTime = "";
+  const isoTime = (): string => {
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastTime = `,"time":"${new Date(ms).toISOString()}"`;
+    }
+    return lastTime;
+  };
   const loggerOptions = {
     level: config.log.level,
     messageKey: "message",
     base: { service, revision },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     // Cloud Logging reads `severity`.
     formatters: { level: (label: string) => ({ severity: label.toUpperCase() }) },
   };
