@@ -237,6 +237,9 @@ describe("API keys", () => {
 
   it("keys never reach the log, and rejections are counted by reason", async () => {
     await predictWith({ authorization: `Bearer ${ADMIN_KEY}` });
+    await predictWith({});
+    await predictWith({ authorization: `Bearer ${VIEWER_KEY}x` });
+    await app.inject({ method: "POST", url: "/monitoring/metrics", payload: "{}", headers: { "content-type": "application/json", "x-api-key": VIEWER_KEY } });
     expect(logs.text()).not.toContain(ADMIN_KEY);
     expect(logs.text()).not.toContain(VIEWER_KEY);
     const text = (await app.inject("/metrics")).body;
