@@ -64,8 +64,10 @@ export async function runAction(body: (reporter: Reporter) => Promise<number>): 
   } catch (error) {
     const { exitCodeOf, PipelineError } = await import("../../pipeline/core/errors.js");
     const debug = core.isDebug();
+    const { maskSecrets } = await import("../../pipeline/core/mask.js");
     const message = error instanceof PipelineError ? error.message : debug ? ((error as Error)?.stack ?? String(error)) : `internal error: ${(error as Error)?.message ?? String(error)}`;
-    core.setFailed(message);
+    // The one masking path: the runner masks registered secrets, this also masks unregistered token shapes.
+    core.setFailed(maskSecrets(message));
     code = exitCodeOf(error);
   }
   await reporter.finish();
