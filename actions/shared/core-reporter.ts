@@ -1,4 +1,5 @@
 import * as core from "@actions/core";
+import { maskSecrets, registerSecret } from "../../pipeline/core/mask.js";
 import type { Reporter } from "../../pipeline/core/reporter.js";
 import { AnnotationBudget, truncateSummary } from "./limits.js";
 import { progressDisplay } from "../../pipeline/core/progress.js";
@@ -19,17 +20,18 @@ export function actionsReporter(): ActionsReporter {
   const progress = progressDisplay({ write: (line: string) => (core.info(line.replace(/\n$/, "")), true) } as unknown as NodeJS.WritableStream);
   const annotate = (level: "warning" | "error", m: string, a?: Parameters<Reporter["warning"]>[1]) => {
     const decision = budget.admit(level, m);
-    if (decision.annotate) (level === "warning" ? core.warning : core.error)(m, a ?? {});
-    else core.info(decision.logLine!);
+    if (decision.annotate) (level === "warning" ? core.warning : core.error)(maskSecrets(m), a ?? {});
+    else core.info(maskSecrets(decision.logLine!));
   };
   return {
-    info: (m) => core.info(m),
+    info: (m) => core.info(maskSecrets(m)),
     warning: (m, a) => annotate("warning", m, a),
     error: (m, a) => annotate("error", m, a),
     summary: (md) => void summaries.push(md),
     output: (name, value) => core.setOutput(name, value),
     secret: (v) => {
       if (v) core.setSecret(v);
+      registerSecret(v);
     },
     // A runner's log is not a terminal: one line when the long step ends, no redraws.
     progress: (u) => progress.update(u),
@@ -64,7 +66,6 @@ export async function runAction(body: (reporter: Reporter) => Promise<number>): 
   } catch (error) {
     const { exitCodeOf, PipelineError } = await import("../../pipeline/core/errors.js");
     const debug = core.isDebug();
-    const { maskSecrets } = await import("../../pipeline/core/mask.js");
     const message = error instanceof PipelineError ? error.message : debug ? ((error as Error)?.stack ?? String(error)) : `internal error: ${(error as Error)?.message ?? String(error)}`;
     // The one masking path: the runner masks registered secrets, this also masks unregistered token shapes.
     core.setFailed(maskSecrets(message));
