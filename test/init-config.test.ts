@@ -69,6 +69,9 @@ describe("pipeline init", () => {
     expect(config.dataset.derived).toContainEqual({ name: "building_id+season", kind: "composite", from: ["building_id", "season"] });
     expect(config.dataset.columns.building_type).toMatchObject({ type: "category", categories: expect.arrayContaining(["office", "classroom"]) });
     expect(config.dataset.columns.timestamp).toMatchObject({ type: "date" });
+    // The generator repeats 0.35% of records exactly, record_id included: nearly unique is still an id.
+    expect(config.dataset.identifiers).toEqual(["record_id"]);
+    expect(config.dataset.features).not.toContain("record_id");
     // Robust ranges hold every value of the file they were inferred from, with margin.
     const ta = config.dataset.columns.ta;
     expect(ta?.type === "number" && ta.range![0]).toBeLessThan(12);

@@ -32,6 +32,8 @@ export interface InitResult {
 const MAX_LISTED_CATEGORIES = 50;
 /** A feature may miss at most this share of its values; a column missing more is left out of the features. */
 const MAX_FEATURE_MISSING = 0.5;
+/** A column with at least this many distinct values per non-missing row identifies records. */
+const NEAR_UNIQUE = 0.95;
 /** Robust ranges: the 0.1%..99.9% span of the values, widened by this share of it on each side. */
 const RANGE_MARGIN = 0.25;
 
@@ -107,7 +109,10 @@ function suggestBinning(label: InferredColumn): { yaml: string; why: string } {
 export function renderConfig(inf: Inference, label: InferredColumn, group: string[], opts: { dataPath: string; file: string }): string {
   const out: string[] = [];
   const groupSet = new Set(group);
-  const identifiers = inf.columns.filter((c) => c.unique && (c.type === "category" || c.integral === true) && c.name !== label.name && !groupSet.has(c.name));
+  // Identifiers: integer or text columns with (nearly) one row per value. "Nearly": an id repeated by
+  // a few exported-twice records is still an id, and declaring it keeps those copies detectable.
+  const idLike = (c: InferredColumn) => (c.type === "category" || c.integral === true) && c.distinct >= 2 && c.distinct >= NEAR_UNIQUE * (c.rows - c.missing);
+  const identifiers = inf.columns.filter((c) => idLike(c) && c.name !== label.name && !groupSet.has(c.name));
   const idSet = new Set(identifiers.map((c) => c.name));
   const skipped = inf.columns.filter((c) => c.rows - c.missing === 0 || (c.distinct <= 1 && c.name !== label.name));
   const skipSet = new Set(skipped.map((c) => c.name));
@@ -165,7 +170,7 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
       if (c.distinct <= MAX_LISTED_CATEGORIES && !idSet.has(c.name)) parts.push(`categories: [${c.categories!.map((x) => q(x.value)).join(", ")}]`);
       if (groupSet.has(c.name) || idSet.has(c.name)) parts.push("normalize: false");
     }
-    if (idSet.has(c.name)) why += ", every value distinct: an identifier";
+    if (idSet.has(c.name)) why += c.unique ? ", every value distinct: an identifier" : ", nearly every value distinct: an identifier";
     out.push(`    ${q(c.name)}: { ${parts.join(", ")} }  # ${why}`);
   }
   if (skipped.length > 0) out.push(`    # not configured (ignored when read): ${skipped.map((c) => `${c.name} (${c.rows - c.missing === 0 ? "all missing" : "a single value"})`).join(", ")}`);
@@ -174,7 +179,7 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
   out.push(`  features: [${features.map((c) => q(c.name)).join(", ")}]`);
   if (group.length === 1) out.push(`  group: ${q(group[0]!)}  # --group: its rows stay together in splits and drift calibration`);
   else if (group.length > 1) out.push(`  # --group with several columns: a derived composite key (${group.join("+")}) keeps each combination together`, `  group: [${group.map(q).join(", ")}]`);
-  out.push(`  # every value distinct and not the label or a group: left out of duplicate detection, never a feature`);
+  out.push(`  # (nearly) every value distinct and not the label or a group: left out of duplicate detection, never a feature`);
   out.push(`  identifiers: [${identifiers.map((c) => q(c.name)).join(", ")}]`);
   out.push("  slices: []", "");
   out.push(

@@ -111,7 +111,8 @@ export async function inferDataset(path: string): Promise<Inference> {
     const column = read.table.columns.get(name) as CategoryColumn;
     columns.push(inferColumn(name, column, rows));
   }
-  const identifiers = new Set(columns.filter((c) => c.unique && (c.type === "category" || c.integral)).map((c) => c.name));
+  // As renderConfig decides identifiers: integer or text, (nearly) one row per value.
+  const identifiers = new Set(columns.filter((c) => (c.type === "category" || c.integral) && c.distinct >= 2 && c.distinct >= 0.95 * (c.rows - c.missing)).map((c) => c.name));
   const compared = [...read.table.columns.values()].filter((c) => !identifiers.has(c.name));
   const duplicateShare = rows > 0 ? countDuplicateRows(read.table, compared) / rows : 0;
   return { path, delimiter, rows, columns, duplicateShare };
