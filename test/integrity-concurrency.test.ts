@@ -10,7 +10,7 @@ import type { Registry } from "../pipeline/registry/schema.js";
 import { SLOW_IO_ENV } from "../pipeline/promote/stage.js";
 import { PROJECT_ROOT, runCli, TSX_LOADER } from "./helpers/cli.js";
 import { boundValidationReport, scratchRoot, writeModelDir } from "./helpers/registry-fixtures.js";
-import type { WorkerAnswer, WorkerCommand } from "./helpers/registry-worker.js";
+import type { WorkerAnswer, WorkerRequest } from "./helpers/registry-worker.js";
 
 /**
  * Issue 10, case 5: two promotions started together in one checkout, and a promotion against a
@@ -40,7 +40,7 @@ class Worker {
     });
   }
 
-  send(command: Omit<WorkerCommand, "id"> & { op: WorkerCommand["op"] }): Promise<WorkerAnswer> {
+  send(command: WorkerRequest): Promise<WorkerAnswer> {
     const id = this.nextId++;
     return new Promise((resolvePromise) => {
       this.pending.set(id, resolvePromise);

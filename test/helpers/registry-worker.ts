@@ -11,9 +11,8 @@ import { recordingReporter } from "../../pipeline/core/reporter.js";
 import { promote } from "../../pipeline/promote/index.js";
 import { rollback } from "../../pipeline/promote/rollback.js";
 
-export type WorkerCommand =
-  | { id: number; op: "promote"; root: string; model: string; report: string }
-  | { id: number; op: "rollback"; root: string; name: string; to: number };
+export type WorkerRequest = { op: "promote"; root: string; model: string; report: string } | { op: "rollback"; root: string; name: string; to: number };
+export type WorkerCommand = WorkerRequest & { id: number };
 
 export type WorkerAnswer = { id: number; ok: true; version: number; replaced: number | null; from: number | null } | { id: number; ok: false; exitCode: number; message: string };
 
