@@ -5,10 +5,10 @@
  * Builds, in one private image store, from a snapshot of the working tree (so a "source change"
  * can be made without touching the checkout):
  * - base: `pipeline base-image` (node binary + linked libraries, scratch);
- * - cold: the service image with an empty layer cache, pushed;
- * - warm: the same again (every layer from the cache), pushed;
- * - source change: one line added to a file in pipeline/ (recompile, later layers rebuilt);
- * - no cache: --no-cache (one layer per stage, nothing reused).
+ * - plain, twice: buildah's default, no layer cache (one layer per stage); the two digests are
+ *   compared (reproducible build);
+ * - --layers: empty cache, then nothing changed (every layer cached), then one line added to a
+ *   file in pipeline/ (recompile, later layers rebuilt).
  * Sizes: uncompressed (du of the mounted root filesystem) and compressed (the registry manifest's
  * layer sizes, what a pull downloads), for the base and the image; node_modules as staged
  * (production + build-only packages) and as shipped (after the build stage's prune), against the
@@ -70,14 +70,17 @@ try {
   };
 
   const [base, baseSeconds] = await timed(() => buildBaseImage({ storage, reporter }));
-  const build = (tag: string, cache = true) =>
+  const build = (tag: string, cache: boolean) =>
     timed(() => buildImage({ root: ctx, model: "production", modelName: "thermal-comfort", tags: [`${registry.host}/thermal-comfort:${tag}`], baseImage: base.reference, push: true, engine: "buildah", cache, lineage, storage, reporter }));
-  const [cold, coldSeconds] = await build("cold");
-  const [, warmSeconds] = await build("warm");
+  // buildah's default here: no layer cache (one layer per stage).
+  const [cold, coldSeconds] = await build("plain-1", false);
+  const [again, againSeconds] = await build("plain-2", false);
+  // With --layers: empty cache, then nothing changed, then one source file changed.
+  const [layersCold, layersColdSeconds] = await build("layers-cold", true);
+  const [layersWarm, layersWarmSeconds] = await build("layers-warm", true);
   const changed = join(ctx, "pipeline/image/reference.ts");
   await writeFile(changed, (await readFile(changed, "utf8")) + "\n// bench: a source change\n");
-  const [, changeSeconds] = await build("change");
-  const [, noCacheSeconds] = await build("nocache", false);
+  const [, changeSeconds] = await build("layers-change", true);
 
   // Sizes: compressed from the registry, uncompressed from the mounted root filesystems.
   const compressed = async (result: BuildImageResult | null, reference: string): Promise<number> => {
@@ -110,7 +113,8 @@ try {
 
   const figures = {
     node: process.version,
-    seconds: { base: baseSeconds, cold: coldSeconds, warm: warmSeconds, source_change: changeSeconds, no_cache: noCacheSeconds },
+    reproducible: { same_digest_twice_without_cache: cold.digest === again.digest, same_digest_layers_cold_and_warm: layersWarm.digest === layersCold.digest },
+    seconds: { base: baseSeconds, plain: coldSeconds, plain_again: againSeconds, layers_cold: layersColdSeconds, layers_warm: layersWarmSeconds, layers_source_change: changeSeconds },
     bytes: {
       base: baseBytes,
       base_compressed: baseCompressed,
@@ -123,9 +127,10 @@ try {
       node_modules_shipped: shippedModules,
     },
     ratios: {
-      warm_vs_cold: warmSeconds / coldSeconds,
-      source_change_vs_cold: changeSeconds / coldSeconds,
-      no_cache_vs_cold: noCacheSeconds / coldSeconds,
+      plain_again_vs_plain: againSeconds / coldSeconds,
+      layers_cold_vs_plain: layersColdSeconds / coldSeconds,
+      layers_warm_vs_plain: layersWarmSeconds / coldSeconds,
+      layers_source_change_vs_plain: changeSeconds / coldSeconds,
       image_vs_base: imageBytes / baseBytes,
       compressed_vs_uncompressed: imageCompressed / imageBytes,
       shipped_vs_staged_node_modules: shippedModules / stagedModules,
@@ -138,13 +143,16 @@ try {
   const r = figures.ratios;
   console.log(`image benchmark (buildah ${(await runToolChecked("buildah", ["--version"])).trim().split(" ")[2]}, vfs, chroot; node ${process.version})`);
   console.log("");
-  console.log("| build | seconds | vs cold |");
+  console.log("| build (each pushed to the local registry) | seconds | vs first plain build |");
   console.log("|---|---:|---:|");
   console.log(`| base image (pipeline base-image) | ${s.base.toFixed(1)} | |`);
-  console.log(`| cold (empty cache), push | ${s.cold.toFixed(1)} | 1.00 |`);
-  console.log(`| warm (nothing changed), push | ${s.warm.toFixed(1)} | ${r.warm_vs_cold.toFixed(2)} |`);
-  console.log(`| one source file changed, push | ${s.source_change.toFixed(1)} | ${r.source_change_vs_cold.toFixed(2)} |`);
-  console.log(`| --no-cache, push | ${s.no_cache.toFixed(1)} | ${r.no_cache_vs_cold.toFixed(2)} |`);
+  console.log(`| plain (buildah default: no layer cache) | ${s.plain.toFixed(1)} | 1.00 |`);
+  console.log(`| plain again | ${s.plain_again.toFixed(1)} | ${r.plain_again_vs_plain.toFixed(2)} |`);
+  console.log(`| --layers, empty cache | ${s.layers_cold.toFixed(1)} | ${r.layers_cold_vs_plain.toFixed(2)} |`);
+  console.log(`| --layers, nothing changed (every layer cached) | ${s.layers_warm.toFixed(1)} | ${r.layers_warm_vs_plain.toFixed(2)} |`);
+  console.log(`| --layers, one source file changed | ${s.layers_source_change.toFixed(1)} | ${r.layers_source_change_vs_plain.toFixed(2)} |`);
+  console.log("");
+  console.log(`reproducible: same digest for two plain builds: ${figures.reproducible.same_digest_twice_without_cache}; --layers cold and warm: ${figures.reproducible.same_digest_layers_cold_and_warm}`);
   console.log("");
   console.log("| size | uncompressed | compressed (pull) |");
   console.log("|---|---:|---:|");

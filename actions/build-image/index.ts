@@ -11,6 +11,8 @@ await runAction(async (reporter) => {
   const { config } = await loadConfig(optionalInput("config") ?? "config/pipeline.yaml", root);
   const engine = optionalInput("engine") ?? "auto";
   if (engine !== "auto" && engine !== "docker" && engine !== "buildah") throw new UsageError(`engine: expected auto, docker or buildah, got "${engine}"`);
+  const cacheInput = optionalInput("cache");
+  if (cacheInput !== undefined && cacheInput !== "true" && cacheInput !== "false") throw new UsageError(`cache: expected true, false or empty, got "${cacheInput}"`);
   const tags = (optionalInput("tags") ?? "").split(/[\n,]/).map((t) => t.trim()).filter(Boolean);
   // The step reports image, digest, tags and engine outputs and the summary itself.
   await buildImage({
@@ -22,6 +24,7 @@ await runAction(async (reporter) => {
     baseImage: optionalInput("base-image"),
     builderImage: optionalInput("builder-image"),
     engine,
+    cache: cacheInput === undefined ? undefined : cacheInput === "true",
     lineage: await buildLineage(root),
     storage: storageFromEnv(),
     reporter,

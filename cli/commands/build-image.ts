@@ -14,7 +14,7 @@ interface Options {
   builderImage?: string;
   push: boolean;
   engine: string;
-  cache: boolean;
+  cache?: boolean;
   json: boolean;
 }
 
@@ -29,7 +29,8 @@ export function register(program: Command): void {
     .option("--builder-image <image>", "image the build stage compiles in (BUILDER_IMAGE; default the base image)")
     .option("--push", "push every tag (registries on 127.0.0.1/localhost are plain HTTP)", false)
     .option("--engine <engine>", "auto, docker or buildah", "auto")
-    .option("--no-cache", "build without the layer cache")
+    .option("--cache", "use the layer cache (default with docker; with buildah on vfs it is slower, see the README)")
+    .option("--no-cache", "build without the layer cache (default with buildah)")
     .option("--config <file>", "pipeline configuration (for the model name)", DEFAULT_CONFIG_PATH)
     .option("--json", "print the result as JSON", false)
     .action(

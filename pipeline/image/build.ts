@@ -34,7 +34,12 @@ export interface BuildImageInput {
   push?: boolean;
   engine?: Engine | "auto";
   lineage: BuildLineage;
-  /** Layer cache (buildah --layers; buildx's own cache). Default true. */
+  /**
+   * Layer cache. Default: on for docker buildx (overlay snapshots make it cheap), off for buildah.
+   * With vfs every cached layer is a full copy of the filesystem, so measured on this machine
+   * (bench/image.ts) a buildah build with --layers is slower than one without, even when every
+   * layer hits the cache.
+   */
   cache?: boolean;
   storage?: BuildahStorage;
   dockerfile?: string;
@@ -152,7 +157,7 @@ export async function buildImage(input: BuildImageInput): Promise<BuildImageResu
       // The engine's own ignore file decides what enters the context; the guard reads the same one.
       await assertNoCredentials(input.root, engine === "buildah" ? [".containerignore", ".dockerignore"] : [".dockerignore"]);
       const outFile = join(work, engine === "buildah" ? "iid" : "metadata.json");
-      const engineArgs: EngineArgsInput = { root: input.root, dockerfile, tags, buildArgs, sourceDateEpoch: input.lineage.sourceDateEpoch, cache: input.cache !== false, outFile, push: input.push === true };
+      const engineArgs: EngineArgsInput = { root: input.root, dockerfile, tags, buildArgs, sourceDateEpoch: input.lineage.sourceDateEpoch, cache: input.cache ?? engine === "docker", outFile, push: input.push === true };
       let imageId: string;
       let digest: string;
       let pushed = false;
