@@ -111,8 +111,8 @@ describe("credentials guard", () => {
     await put(root, "data/big.csv", "a,b\n");
     await put(root, "pipeline/core/x.ts", "export {};\n");
     expect(await findCredentialFiles(root)).toEqual([]);
-    await put(root, "config/service-account.json", JSON.stringify({ type: "service_account", private_key: "k" }));
-    expect(await findCredentialFiles(root)).toEqual([{ path: "config/service-account.json", reason: "service-account key (JSON with private_key)" }]);
+    await put(root, "pipeline/deploy/service-account.json", JSON.stringify({ type: "service_account", private_key: "k" }));
+    expect(await findCredentialFiles(root)).toEqual([{ path: "pipeline/deploy/service-account.json", reason: "service-account key (JSON with private_key)" }]);
     // buildah reads .containerignore before .dockerignore: with one that lets everything in, the workspace file counts.
     await put(root, ".containerignore", "data\n");
     expect((await findCredentialFiles(root)).map((f) => f.path)).toEqual(expect.arrayContaining(["gha-creds-abc.json", "pipeline/.env"]));
