@@ -166,6 +166,17 @@ describe("an unchanged model is nothing to promote (case 3)", () => {
     expect((await registryBytes(root)).equals(before)).toBe(true);
   }, 30_000);
 
+  it("an artifact whose recorded content_sha256 does not match its trees is refused", async () => {
+    const root = await scratchRoot("integrity-tamper-");
+    const dir = await modelIn(root, "tampered", 7);
+    const artifact = JSON.parse(await readFile(join(dir, "model.json"), "utf8")) as Record<string, unknown>;
+    await writeFile(join(dir, "model.json"), JSON.stringify({ ...artifact, content_sha256: "e".repeat(64) }) + "\n");
+    const r = await promoteCli(root, dir, null, ["--unvalidated"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/content_sha256 e{64} does not match the model's content; the file was changed after training/);
+    expect(existsSync(join(root, "models"))).toBe(false);
+  }, 30_000);
+
   it("a new version records its content_sha256 in the registry", async () => {
     const { root, v1Dir } = await rootWithPromotedV1();
     const v1 = (await readRegistry(root)).models["thermal-comfort"]!.versions[0]!;
@@ -193,6 +204,10 @@ describe("reproducible times (case 4)", () => {
     expect(sha256(ma!)).toBe(sha256(mb!));
     const lineage = (bytes: Buffer) => ModelArtifactSchema.parse(JSON.parse(bytes.toString("utf8"))).lineage;
     expect(lineage(mp!).created_at).toBe("2026-01-01T00:00:00.000Z");
+    // The artifact records its identity; the pinned run is the same model as the others.
+    const artifact = ModelArtifactSchema.parse(JSON.parse(ma!.toString("utf8")));
+    expect(artifact.content_sha256).toBe(modelContentHash(artifact));
+    expect(ModelArtifactSchema.parse(JSON.parse(mp!.toString("utf8"))).content_sha256).toBe(artifact.content_sha256);
     // Without SOURCE_DATE_EPOCH the time is the trained commit's, which lineage names.
     expect(lineage(ma!).git_sha).toMatch(/^[0-9a-f]{40}$/);
   }, 240_000);

@@ -129,6 +129,12 @@ const ModelArtifactObjectSchema = z
     metrics: z.record(z.string(), z.unknown()),
     reference_profile: DataProfileSchema,
     lineage: LineageSchema,
+    /**
+     * Model identity: modelContentHash (pipeline/model/identity.ts) over what predicts, written by
+     * train. Optional: artifacts written before it (the committed v1) have none; loaders that find
+     * one check it against the content.
+     */
+    content_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
   .strict();
 

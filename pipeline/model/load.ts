@@ -1,5 +1,6 @@
 import { InputError } from "../core/errors.js";
 import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
+import { modelContentHash } from "./identity.js";
 import { ModelArtifactSchema, READABLE_SCHEMA_VERSIONS, type ModelArtifact } from "./artifact-schema.js";
 import { decodeTrees, PackedTreesSchema } from "./tree-codec.js";
 import { encodedNames } from "./transform.js";
@@ -32,6 +33,10 @@ export function parseModel(text: string, file: string): ModelArtifact {
   }
   const model = result.data;
   checkConsistency(model, file);
+  // A recorded identity must be this content's: trees edited by hand (or a torn copy) are refused.
+  if (model.content_sha256 !== undefined && model.content_sha256 !== modelContentHash(model)) {
+    throw new InputError(`${file}: content_sha256 ${model.content_sha256} does not match the model's content (${modelContentHash(model)}); the file was changed after training`);
+  }
   return model;
 }
 

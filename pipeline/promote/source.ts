@@ -5,6 +5,7 @@ import { GateFailure, InputError } from "../core/errors.js";
 import { readFileSafe, UnsafeFileError } from "../core/safe-file.js";
 import { formatZodError } from "../config/load.js";
 import { ModelArtifactSchema, type ModelArtifact } from "../model/artifact-schema.js";
+import { modelContentHash } from "../model/identity.js";
 
 /**
  * What `pipeline validate-model` writes, read leniently: promote only needs the verdict, the gates
@@ -122,6 +123,9 @@ export async function readPromotionSource(root: string, modelPath: string, valid
   const parsed = ModelArtifactSchema.safeParse(raw);
   if (!parsed.success) throw new InputError(formatZodError(parsed.error, raw, modelFile).replace(": invalid configuration", ": not a valid model artifact"));
   const artifact = parsed.data;
+  if (artifact.content_sha256 !== undefined && artifact.content_sha256 !== modelContentHash(artifact)) {
+    throw new InputError(`${modelFile}: content_sha256 ${artifact.content_sha256} does not match the model's content; the file was changed after training`);
+  }
   if (!/^[a-z0-9][a-z0-9-]*$/.test(artifact.name)) throw new InputError(`${modelFile}: name "${artifact.name}" must be lowercase letters, digits and hyphens to be registered`);
 
   const dir = dirname(modelFile);

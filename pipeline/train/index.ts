@@ -14,6 +14,7 @@ import { getColumn, takeRows, type Table } from "../data/table.js";
 import { ARTIFACT_SCHEMA_VERSION, ModelArtifactSchema, type ModelArtifact, type TreeJson } from "../model/artifact-schema.js";
 import { predictProbaTrees, treeCombine } from "../model/tree-eval.js";
 import { serializeModel } from "../model/tree-codec.js";
+import { modelContentHash } from "../model/identity.js";
 import { fitBoosting } from "./boosting.js";
 import { contractFeatures } from "../model/input-contract.js";
 import type { FeatureMatrix } from "../model/transform.js";
@@ -332,6 +333,8 @@ export async function train(input: TrainInput): Promise<TrainResult> {
       created_at: now().toISOString(),
     },
   });
+  // Model identity, recorded in the artifact (and by promote in the registry).
+  model.content_sha256 = modelContentHash(model);
 
   const outDir = resolve(input.root, input.outDir);
   const paths = { model: join(outDir, "model.json"), metrics: join(outDir, "metrics.json"), report: join(outDir, "report.md") };
