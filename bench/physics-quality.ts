@@ -12,6 +12,7 @@ import { fitBoosting, BOOSTING_DEFAULTS } from "../pipeline/train/boosting.js";
 import { fitForest } from "../pipeline/train/forest.js";
 import { argmaxRows, labelScores } from "../pipeline/train/metrics.js";
 import type { TrainMatrix } from "../pipeline/train/tree.js";
+import type { TreeJson } from "../pipeline/model/artifact-schema.js";
 import { ASHRAE_FEATURES, findAshrae, loadAshrae } from "./ashrae-data.js";
 
 const withForest = process.argv.includes("--forest");
@@ -46,12 +47,12 @@ const variants: Variant[] = [
   { name: "raw + physics", features: [...d.X.features, ...PHYSICS_FEATURES.map((f) => derived[f])], names: [...ASHRAE_FEATURES, ...PHYSICS_FEATURES] },
 ];
 
-type Fit = (X: TrainMatrix, y: Int32Array, groups: Int32Array) => Promise<{ trees: ReturnType<typeof fitBoosting>["trees"]; combine: "mean" | "sum_softmax" }>;
+type Fit = (X: TrainMatrix, y: Int32Array, groups: Int32Array) => Promise<{ trees: TreeJson[]; combine: "mean" | "sum_softmax" }>;
 const algorithms: { name: string; fit: Fit }[] = [
   {
     name: "gradient_boosting balanced",
     fit: async (X, y, groups) => ({
-      trees: fitBoosting(X, y, 3, { ...BOOSTING_DEFAULTS, max_iter: 300, min_samples_leaf: 50, l2_regularization: 1, class_weight: "balanced" }, { seed: 42, groups }).trees,
+      trees: (await fitBoosting(X, y, 3, { ...BOOSTING_DEFAULTS, max_iter: 300, min_samples_leaf: 50, l2_regularization: 1, class_weight: "balanced", n_jobs: 2 }, { seed: 42, groups })).trees,
       combine: treeCombine("gradient_boosting"),
     }),
   },

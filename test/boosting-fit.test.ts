@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Random } from "../pipeline/core/random.js";
 import { predictProbaTrees, predictRowTrees } from "../pipeline/model/tree-eval.js";
 import { BOOSTING_DEFAULTS, fitBoosting, validationRows, type BoostingFitParams } from "../pipeline/train/boosting.js";
@@ -38,7 +38,10 @@ describe("gradient boosting: a small case checked by hand", () => {
   const y = Int32Array.from([0, 0, 1, 2]);
   const lr = 0.5;
   const l2 = 0.5;
-  const fit = fitBoosting(X, y, 3, params({ learning_rate: lr, l2_regularization: l2, max_iter: 1, max_leaf_nodes: 2, min_samples_leaf: 1, early_stopping: false }));
+  let fit: Awaited<ReturnType<typeof fitBoosting>>;
+  beforeAll(async () => {
+    fit = await fitBoosting(X, y, 3, params({ learning_rate: lr, l2_regularization: l2, max_iter: 1, max_leaf_nodes: 2, min_samples_leaf: 1, early_stopping: false }));
+  });
   const leaf = (G: number, H: number) => (-lr * G) / (H + l2);
 
   it("starts from the log class priors", () => {
@@ -91,15 +94,18 @@ describe("gradient boosting: determinism and early stopping", () => {
   const data = synthetic(3000, 5);
   const p = params({ max_iter: 60, max_leaf_nodes: 15, early_stopping: true, validation_fraction: 0.2, n_iter_no_change: 5 });
 
-  it("gives byte-identical trees for the same seed", () => {
-    const a = fitBoosting(data.X, data.y, 3, p, { seed: 11 });
-    const b = fitBoosting(data.X, data.y, 3, p, { seed: 11 });
+  it("gives byte-identical trees for the same seed, on one thread and on worker threads", async () => {
+    const a = await fitBoosting(data.X, data.y, 3, p, { seed: 11 });
+    const b = await fitBoosting(data.X, data.y, 3, p, { seed: 11 });
     expect(JSON.stringify(b.trees)).toBe(JSON.stringify(a.trees));
     expect(b.validationLoss).toEqual(a.validationLoss);
+    const threaded = await fitBoosting(data.X, data.y, 3, { ...p, n_jobs: 2 }, { seed: 11 });
+    expect(JSON.stringify(threaded.trees)).toBe(JSON.stringify(a.trees));
+    expect(threaded.validationLoss).toEqual(a.validationLoss);
   });
 
-  it("learns the structure: training loss falls and held-out accuracy beats the majority class", () => {
-    const fit = fitBoosting(data.X, data.y, 3, params({ max_iter: 40, early_stopping: false }), { seed: 1 });
+  it("learns the structure: held-out accuracy beats the majority class", async () => {
+    const fit = await fitBoosting(data.X, data.y, 3, params({ max_iter: 40, early_stopping: false }), { seed: 1 });
     const test = synthetic(2000, 6);
     const proba = predictProbaTrees(fit.trees, test.X, 3, "sum_softmax");
     let ok = 0;
@@ -113,9 +119,9 @@ describe("gradient boosting: determinism and early stopping", () => {
     expect(ok / test.X.rows).toBeGreaterThan(Math.max(...counts) / test.X.rows + 0.15);
   });
 
-  it("stops when the validation loss has not improved for n_iter_no_change iterations", () => {
+  it("stops when the validation loss has not improved for n_iter_no_change iterations", async () => {
     // A high learning rate overfits quickly, so the validation loss turns up well before max_iter.
-    const fit = fitBoosting(data.X, data.y, 3, params({ ...p, learning_rate: 1, max_iter: 200, max_leaf_nodes: 63, min_samples_leaf: 2 }), { seed: 3 });
+    const fit = await fitBoosting(data.X, data.y, 3, params({ ...p, learning_rate: 1, max_iter: 200, max_leaf_nodes: 63, min_samples_leaf: 2 }), { seed: 3 });
     expect(fit.iterations).toBeLessThan(200);
     expect(fit.trees).toHaveLength(fit.iterations * 3);
     const losses = fit.validationLoss;
@@ -136,15 +142,15 @@ describe("gradient boosting: determinism and early stopping", () => {
     expect(share).toBeLessThan(0.35);
   });
 
-  it("weights classes: balanced weights raise the recall of a rare class", () => {
+  it("weights classes: balanced weights raise the recall of a rare class", async () => {
     const rng = new Random(4);
     const n = 4000;
     const x = Array.from({ length: n }, () => rng.normal());
     // Class 1 is rare (about 6%) and only partly separable.
     const y = Int32Array.from(x, (v) => (v + 0.8 * rng.normal() > 2 ? 1 : 0));
     const X = matrix([x]);
-    const recall = (cw: "none" | "balanced") => {
-      const fit = fitBoosting(X, y, 2, params({ class_weight: cw, max_iter: 30, early_stopping: false }), { seed: 2 });
+    const recall = async (cw: "none" | "balanced") => {
+      const fit = await fitBoosting(X, y, 2, params({ class_weight: cw, max_iter: 30, early_stopping: false }), { seed: 2 });
       const proba = predictProbaTrees(fit.trees, X, 2, "sum_softmax");
       let tp = 0;
       let pos = 0;
@@ -155,6 +161,6 @@ describe("gradient boosting: determinism and early stopping", () => {
       }
       return tp / pos;
     };
-    expect(recall("balanced")).toBeGreaterThan(recall("none") + 0.1);
+    expect(await recall("balanced")).toBeGreaterThan((await recall("none")) + 0.1);
   });
 });

@@ -314,6 +314,8 @@ export const BoostingParamsSchema = z
     validation_fraction: z.number().gt(0).lt(1).default(0.1),
     n_iter_no_change: z.number().int().min(1).default(10),
     tol: z.number().min(0).default(1e-7),
+    /** Threads (the class trees of an iteration in parallel); 0 = one per core. The model does not depend on it. */
+    n_jobs: z.number().int().min(0).max(64).default(0),
   })
   .strict()
   .refine((p) => p.max_leaf_nodes > 0 || p.max_depth > 0, { message: "max_leaf_nodes and max_depth cannot both be 0 (unlimited)", path: ["max_leaf_nodes"] });

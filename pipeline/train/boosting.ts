@@ -1,6 +1,9 @@
 import type { TreeJson } from "../model/artifact-schema.js";
 import { binColumn, binMatrix, type BinnedMatrix } from "./binning.js";
+import os from "node:os";
+import { Worker } from "node:worker_threads";
 import { Random } from "../core/random.js";
+import { workerEntry } from "./forest.js";
 import { checkTrainingInput, resolveClassWeights, type TrainMatrix, type TreeFitParams } from "./tree.js";
 
 /**
@@ -34,6 +37,8 @@ export interface BoostingFitParams {
   /** Stop when the validation loss has not improved by more than tol over this many iterations. */
   n_iter_no_change: number;
   tol: number;
+  /** Threads: the K class trees of an iteration are grown in parallel; 0 = one per core, 1 = none. Results do not depend on it. */
+  n_jobs?: number;
 }
 
 export const BOOSTING_DEFAULTS: BoostingFitParams = {
@@ -119,7 +124,7 @@ function takeRows(X: TrainMatrix, y: Int32Array, mask: Uint8Array, want: number)
 }
 
 /** Fits a histogram gradient-boosting classifier; deterministic for a given seed. */
-export function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: number, params: BoostingFitParams, options: BoostingOptions = {}): BoostingResult {
+export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: number, params: BoostingFitParams, options: BoostingOptions = {}): Promise<BoostingResult> {
   checkTrainingInput(X, y, nClasses);
   const p = params;
   if (!(p.learning_rate > 0)) throw new Error(`learning_rate must be > 0, got ${p.learning_rate}`);
@@ -139,7 +144,8 @@ export function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: number, par
     }
   }
   const K = nClasses;
-  const data = binMatrix(train.X, Math.min(p.max_bins, 255));
+  const threads = Math.max(1, Math.min(K, p.n_jobs === undefined ? 1 : p.n_jobs === 0 ? os.availableParallelism() : p.n_jobs));
+  const data = binMatrix(train.X, Math.min(p.max_bins, 255), threads > 1);
   const n = train.X.rows;
   const classWeight = resolveClassWeights(train.y, K, p.class_weight, options.classNames);
   const w = new Float64Array(n);
@@ -174,36 +180,55 @@ export function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: number, par
     validationLoss.push(softmaxLoss(validRaw, v.y, validW, K));
   }
 
-  const grower = new GradientTreeGrower(data, p);
+  // Gradients and each row's new leaf value, per class; shared with the worker threads when there are any.
+  const buffer = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const gh = Array.from({ length: K }, () => new Float64Array(buffer(16 * n)));
+  const delta = Array.from({ length: K }, () => new Float64Array(buffer(8 * n)));
+  const growers = threads > 1 ? await ClassTreeWorkers.start(data, p, gh, delta, threads - 1) : null;
+  const local = new GradientTreeGrower(data, p);
   const proba = new Float64Array(n * K);
-  const gh = new Float64Array(2 * n);
   const trees: TreeJson[] = [];
   let iterations = 0;
-  for (let it = 0; it < p.max_iter; it++) {
-    softmaxRows(raw, proba, n, K);
-    const iterTrees: BoostTree[] = [];
-    for (let k = 0; k < K; k++) {
-      for (let i = 0; i < n; i++) {
-        const pk = proba[i * K + k]!;
-        const wi = w[i]!;
-        gh[2 * i] = wi * (pk - (train.y[i] === k ? 1 : 0));
-        gh[2 * i + 1] = wi * pk * (1 - pk);
+  try {
+    for (let it = 0; it < p.max_iter; it++) {
+      softmaxRows(raw, proba, n, K);
+      for (let k = 0; k < K; k++) {
+        const g = gh[k]!;
+        for (let i = 0; i < n; i++) {
+          const pk = proba[i * K + k]!;
+          const wi = w[i]!;
+          g[2 * i] = wi * (pk - (train.y[i] === k ? 1 : 0));
+          g[2 * i + 1] = wi * pk * (1 - pk);
+        }
       }
-      iterTrees.push(grower.grow(gh));
+      // Class k's tree goes to thread k % threads (0 = this one); each depends only on its gradients.
+      const iterTrees: (BoostTree | Promise<BoostTree>)[] = [];
+      for (let k = 0; k < K; k++) if (growers && k % threads !== 0) iterTrees[k] = growers.grow(k, (k % threads) - 1);
+      for (let k = 0; k < K; k++) {
+        if (growers && k % threads !== 0) continue;
+        const t = local.grow(gh[k]!);
+        t.leafValues(delta[k]!);
+        iterTrees[k] = t;
+      }
+      const grown = await Promise.all(iterTrees);
+      // Raw scores are updated after all K trees of the iteration: each is fitted to the same gradients.
+      for (let k = 0; k < K; k++) {
+        const t = grown[k]!;
+        t.missingCodes = local.missingCodes;
+        const dk = delta[k]!;
+        for (let i = 0; i < n; i++) raw[i * K + k] += dk[i]!;
+        if (validCodes && validRaw) t.addToBinned(validCodes, validRaw, K, k);
+        trees.push(t.toJson(K, k, it === 0 ? initScores[k]! : 0));
+      }
+      iterations++;
+      options.onIteration?.(iterations, p.max_iter);
+      if (valid && validRaw && validW) {
+        validationLoss.push(softmaxLoss(validRaw, valid.y, validW, K));
+        if (shouldStop(validationLoss, p.n_iter_no_change, p.tol)) break;
+      }
     }
-    // Raw scores are updated after all K trees of the iteration: each is fitted to the same gradients.
-    for (let k = 0; k < K; k++) {
-      const t = iterTrees[k]!;
-      t.addTo(raw, K, k);
-      if (validCodes && validRaw) t.addToBinned(validCodes, validRaw, K, k);
-      trees.push(t.toJson(K, k, it === 0 ? initScores[k]! : 0));
-    }
-    iterations++;
-    options.onIteration?.(iterations, p.max_iter);
-    if (valid && validRaw && validW) {
-      validationLoss.push(softmaxLoss(validRaw, valid.y, validW, K));
-      if (shouldStop(validationLoss, p.n_iter_no_change, p.tol)) break;
-    }
+  } finally {
+    await growers?.stop();
   }
   return { trees, iterations, validationLoss, initScores };
 }
@@ -247,8 +272,37 @@ export function softmaxLoss(raw: Float64Array, y: Int32Array, w: Float64Array, K
   return wSum > 0 ? loss / wSum : 0;
 }
 
+/** A grown regression tree in plain arrays (what a worker posts back). */
+export interface PlainBoostTree {
+  feature: number[];
+  bin: number[];
+  threshold: number[];
+  left: number[];
+  right: number[];
+  missingLeft: (0 | 1)[];
+  value: number[];
+  count: number[];
+}
+
 /** A grown regression tree: nodes, and each training row's leaf (by position ranges). */
-class BoostTree {
+export class BoostTree {
+  static fromPlain(t: PlainBoostTree): BoostTree {
+    return new BoostTree(t.feature, t.bin, t.threshold, t.left, t.right, t.missingLeft, t.value, t.count, [], new Int32Array(0));
+  }
+
+  plain(): PlainBoostTree {
+    return { feature: this.feature, bin: this.bin, threshold: this.threshold, left: this.left, right: this.right, missingLeft: this.missingLeft, value: this.value, count: this.count };
+  }
+
+  /** Writes each training row's leaf value into out (row order). */
+  leafValues(out: Float64Array): void {
+    const r = this.leafRanges;
+    for (let j = 0; j < r.length; j += 3) {
+      const v = this.value[r[j]!]!;
+      for (let i = r[j + 1]!; i < r[j + 2]!; i++) out[this.order[i]!] = v;
+    }
+  }
+
   constructor(
     readonly feature: number[],
     readonly bin: number[],
@@ -262,14 +316,6 @@ class BoostTree {
     private readonly leafRanges: number[],
     private readonly order: Int32Array,
   ) {}
-
-  addTo(raw: Float64Array, K: number, k: number): void {
-    const r = this.leafRanges;
-    for (let j = 0; j < r.length; j += 3) {
-      const v = this.value[r[j]!]!;
-      for (let i = r[j + 1]!; i < r[j + 2]!; i++) raw[this.order[i]! * K + k] += v;
-    }
-  }
 
   /** Adds the leaf values to rows given as bin codes (the validation rows). */
   addToBinned(codes: Uint8Array[], raw: Float64Array, K: number, k: number): void {
@@ -335,7 +381,7 @@ interface Leaf {
  * order. Histograms hold (sum g, sum h, count) per bin; a split's smaller child is built, the larger is
  * the parent minus it.
  */
-class GradientTreeGrower {
+export class GradientTreeGrower {
   private readonly F: number;
   private readonly idx: Int32Array;
   private readonly tmpIdx: Int32Array;
@@ -346,7 +392,7 @@ class GradientTreeGrower {
   private readonly featOff: Int32Array;
   private readonly histSize: number;
   private readonly pool: Float64Array[] = [];
-  private readonly missingCodes: Int32Array;
+  readonly missingCodes: Int32Array;
   private readonly maxLeaves: number;
   private readonly maxDepth: number;
 
@@ -572,5 +618,55 @@ class GradientTreeGrower {
     }
     for (let j = 0; j < r; j++) idx[l + j] = tmpIdx[j]!;
     return l;
+  }
+}
+
+/** What a boosting worker thread gets once: the binned data and the shared gradient and leaf-value arrays. */
+export interface BoostingWorkerData {
+  data: BinnedMatrix;
+  params: BoostingFitParams;
+  gh: Float64Array[];
+  delta: Float64Array[];
+}
+
+/** Worker threads that grow class trees on request (pipeline/train/boosting-worker.ts). */
+class ClassTreeWorkers {
+  private readonly pending = new Map<number, { resolve: (t: BoostTree) => void; reject: (e: Error) => void }>();
+
+  private constructor(private readonly workers: Worker[]) {
+    for (const w of workers) {
+      w.on("message", (reply: { k: number; tree?: PlainBoostTree; error?: string }) => {
+        const p = this.pending.get(reply.k);
+        this.pending.delete(reply.k);
+        if (!p) return;
+        if (reply.tree) p.resolve(BoostTree.fromPlain(reply.tree));
+        else p.reject(new Error(`boosting worker failed on class ${reply.k}: ${reply.error ?? "no tree returned"}`));
+      });
+      w.on("error", (err) => this.failAll(err instanceof Error ? err : new Error(String(err))));
+      w.on("exit", (code) => this.failAll(new Error(`boosting worker exited with code ${code}`)));
+    }
+  }
+
+  static async start(data: BinnedMatrix, params: BoostingFitParams, gh: Float64Array[], delta: Float64Array[], count: number): Promise<ClassTreeWorkers> {
+    const url = workerEntry("boosting-worker");
+    const workerData: BoostingWorkerData = { data, params, gh, delta };
+    return new ClassTreeWorkers(Array.from({ length: count }, () => new Worker(url, { workerData })));
+  }
+
+  grow(k: number, worker: number): Promise<BoostTree> {
+    return new Promise((resolve, reject) => {
+      this.pending.set(k, { resolve, reject });
+      this.workers[worker]!.postMessage(k);
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.workers) w.removeAllListeners("exit");
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -120,16 +120,16 @@ export async function fitForest(
 }
 
 /**
- * The worker entry. From compiled JS it is forest-worker.js next to this module. Under tsx/vitest this
- * module is the .ts source: the worker then starts from a tiny ESM bootstrap that registers tsx's loader
- * in the worker thread before importing forest-worker.ts (`--import tsx` in a worker's execArgv does not
- * reach the worker's own module loading on Node 20).
+ * The entry of a worker module next to this one (`name` without extension). From compiled JS it is
+ * name.js. Under tsx/vitest this module is the .ts source: the worker then starts from a tiny ESM
+ * bootstrap that registers tsx's loader in the worker thread before importing name.ts (`--import tsx` in
+ * a worker's execArgv does not reach the worker's own module loading on Node 20).
  */
-function workerEntry(): URL {
-  if (!import.meta.url.endsWith(".ts")) return new URL("./forest-worker.js", import.meta.url);
+export function workerEntry(name = "forest-worker"): URL {
+  if (!import.meta.url.endsWith(".ts")) return new URL(`./${name}.js`, import.meta.url);
   const tsxRoot = path.dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
   const tsxApi = pathToFileURL(path.join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
-  const entry = new URL("./forest-worker.ts", import.meta.url).href;
+  const entry = new URL(`./${name}.ts`, import.meta.url).href;
   const bootstrap = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(entry)});\n`;
   return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
 }

@@ -110,7 +110,7 @@ export async function fitCandidate(
   if (candidate.algorithm === "decision_tree") return [fitTree(X, y, classes.length, candidate.params, { seed, classNames: classes })];
   // Boosting's early-stopping rows are whole groups when the data has groups (the rows' group ids).
   if (candidate.algorithm === "gradient_boosting") {
-    return fitBoosting(X, y, classes.length, candidate.params, { seed, classNames: classes, groups, onIteration: onProgress && ((d, t) => onProgress(d, t, "iterations")) }).trees;
+    return (await fitBoosting(X, y, classes.length, candidate.params, { seed, classNames: classes, groups, onIteration: onProgress && ((d, t) => onProgress(d, t, "iterations")) })).trees;
   }
   return fitForest(X, y, classes.length, candidate.params, { seed, classNames: classes, onTree: onProgress && ((d, t) => onProgress(d, t, "trees")) });
 }
