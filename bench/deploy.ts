@@ -32,7 +32,7 @@ function parseArgs(argv: string[]) {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (s: number) => (s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
+const fmt = (s: number) => (s < 1 ? `${Math.round(s * 1000)} ms` : s < 120 ? `${s.toFixed(1)} s` : `${(s / 60).toFixed(1)} min`);
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
@@ -46,7 +46,8 @@ async function main() {
     probes: { startup: { path: "/ready", period_seconds: 1, timeout_seconds: 1, failure_threshold: 5 } },
     smoke: { ready_checks: 3, interval_seconds: 0.2, timeout_seconds: 30 },
     canary_steps: [10, 50, 100],
-    canary: { hold_seconds: args.hold, min_requests: args.minRequests, max_wait_seconds: 120, poll_seconds: 0.25, thresholds: { max_p99_ratio: 4 } },
+    // As in the tests: on a shared machine a single stalled request is the p99 of a small window.
+    canary: { hold_seconds: args.hold, min_requests: args.minRequests, max_wait_seconds: 120, poll_seconds: 0.25, thresholds: { p99_ratio_floor_ms: 250 } },
   });
   const environments: Record<string, unknown> = {};
   for (let r = 0; r < args.repeats; r++) {
@@ -69,6 +70,8 @@ async function main() {
   const toFull: number[] = [];
   const toRestore: number[] = [];
   const stepSeconds: number[] = [];
+  const unexpected: string[] = [];
+  const exposed: number[] = [];
   try {
     for (let r = 0; r < args.repeats; r++) {
       for (const kind of ["ok", "fail"] as const) {
@@ -86,13 +89,15 @@ async function main() {
         const load = loadGenerator(() => standIn.serviceUrl(name), rows);
         const out = await run(environment, image, "thermal-comfort@v2").finally(() => load.stop());
         const t = out.result.timings;
-        if (kind === "ok") {
-          if (out.result.outcome !== "deployed" || t.fullTrafficAt === undefined) throw new Error(`deploy did not reach 100%: ${out.result.reason}`);
-          toFull.push((t.fullTrafficAt - t.startedAt) / 1000);
+        const expected = kind === "ok" ? "deployed" : "rolled_back";
+        if (out.result.outcome !== expected) unexpected.push(`${environment}: ${out.result.outcome} (${out.result.reason ?? ""})`);
+        else if (kind === "ok") {
+          toFull.push((t.fullTrafficAt! - t.startedAt) / 1000);
           stepSeconds.push(...out.result.steps.map((s) => s.heldSeconds));
         } else {
-          if (out.result.outcome !== "rolled_back" || t.failedAt === undefined || t.restoredAt === undefined) throw new Error(`canary did not roll back: ${out.result.outcome} ${out.result.reason}`);
-          toRestore.push((t.restoredAt - t.failedAt) / 1000);
+          toRestore.push((t.restoredAt! - t.failedAt!) / 1000);
+          // From the moment the failing revision took traffic: the step's hold until the verdict, then the restore.
+          exposed.push(out.result.steps.at(-1)!.heldSeconds + (t.restoredAt! - t.failedAt!) / 1000);
         }
         process.stderr.write(`run ${r + 1}/${args.repeats} ${kind}: ${out.result.outcome}\n`);
       }
@@ -101,6 +106,7 @@ async function main() {
     await standIn.close();
     await Promise.all([v1.stop(), v2.stop(), ...proxies.map((p) => p.stop())]);
   }
+  if (toFull.length === 0 || toRestore.length === 0) throw new Error(`no complete run: ${unexpected.join("; ")}`);
   const full = median(toFull);
   const restore = median(toRestore);
   const production = (await loadConfig(join(PROJECT_ROOT, "config/pipeline.yaml"), PROJECT_ROOT)).config.environments.production;
@@ -111,13 +117,15 @@ async function main() {
   console.log("| what | measured | target | share of target |");
   console.log("|---|---:|---:|---:|");
   console.log(`| deploy start → 100% traffic | ${fmt(full)} (runs: ${toFull.map((x) => x.toFixed(1)).join(", ")} s) | 30 min | ${((full / 1800) * 100).toFixed(2)}% |`);
-  console.log(`| failed canary check → split restored | ${fmt(restore)} (runs: ${toRestore.map((x) => x.toFixed(2)).join(", ")} s) | 15 min | ${((restore / 900) * 100).toFixed(3)}% |`);
+  console.log(`| failed canary check → split restored | ${fmt(restore)} (runs: ${toRestore.map((x) => x.toFixed(3)).join(", ")} s) | 15 min | ${((restore / 900) * 100).toFixed(3)}% |`);
+  console.log(`| failing revision takes 10% → split restored (detection + restore) | ${fmt(median(exposed))} (runs: ${exposed.map((x) => x.toFixed(2)).join(", ")} s) | 15 min | ${((median(exposed) / 900) * 100).toFixed(2)}% |`);
   if (production) {
     const holds = production.canary_steps.filter((s) => s < 100).length * production.canary.hold_seconds;
     const projected = overhead + holds;
     console.log(`| projection with production's holds (${production.canary_steps.join(" → ")}, ${production.canary.hold_seconds} s per step) | ${fmt(projected)} (${fmt(overhead)} measured overhead + ${fmt(holds)} of holds) | 30 min | ${((projected / 1800) * 100).toFixed(1)}% |`);
   }
   console.log("");
+  for (const u of unexpected) console.log(`unexpected outcome, left out of the figures: ${u}`);
   console.log(`canary steps held ${fmt(median(stepSeconds))} (median of ${stepSeconds.length}); a step stops early once the new revision's 5xx share is over the limit on at least min_requests requests`);
 }
 
