@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import lockfile from "proper-lockfile";
 import { PipelineError, UsageError } from "../core/errors.js";
 import { isLoopbackRegistry, parseImageReference } from "./reference.js";
@@ -155,7 +155,7 @@ export async function buildImage(input: BuildImageInput): Promise<BuildImageResu
       const staged = await stageBuildContext(input.root, model);
       input.reporter.info(`build-image: staged ${staged.production} production + ${staged.buildOnly} build-only packages (${staged.files} files) and the model in ${STAGE_DIR}`);
       // The engine's own ignore file decides what enters the context; the guard reads the same one.
-      await assertNoCredentials(input.root, engine === "buildah" ? [".containerignore", ".dockerignore"] : [".dockerignore"]);
+      await assertNoCredentials(input.root, engine === "buildah" ? [".containerignore", ".dockerignore"] : [`${basename(dockerfile)}.dockerignore`, ".dockerignore"]);
       const outFile = join(work, engine === "buildah" ? "iid" : "metadata.json");
       const engineArgs: EngineArgsInput = { root: input.root, dockerfile, tags, buildArgs, sourceDateEpoch: input.lineage.sourceDateEpoch, cache: input.cache ?? engine === "docker", outFile, push: input.push === true };
       let imageId: string;
