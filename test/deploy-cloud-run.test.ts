@@ -13,6 +13,7 @@ import { readRegistry } from "../pipeline/registry/store.js";
 import { startCloudRunStandIn, type CloudRunStandIn } from "./helpers/cloud-run-standin.js";
 import { agreeingRows, faultProxy, imageRef, loadGenerator, makeDeployRoot, startServe, type DeployRoot, type RunningServer } from "./helpers/deploy-fixture.js";
 import { runCli } from "./helpers/cli.js";
+import { bundleAction, runAction } from "./helpers/action.js";
 
 /**
  * Progressive delivery against the Cloud Run stand-in, with real `pipeline serve` processes behind
@@ -40,13 +41,14 @@ const common = {
   probes: { startup: { path: "/ready", period_seconds: 1, timeout_seconds: 1, failure_threshold: 4 }, liveness: { path: "/health", period_seconds: 10, timeout_seconds: 1, failure_threshold: 3 } },
   smoke: { ready_checks: 2, interval_seconds: 0.1, timeout_seconds: 20, request_timeout_seconds: 10 },
   canary_steps: [10, 50, 100],
-  // Tiny holds keep the test short; the p99 ratio is generous because a 2-core machine shared by
-  // several test runs makes millisecond latencies noisy (the ratio rule itself is unit-tested).
-  canary: { hold_seconds: 0.5, min_requests: 8, max_wait_seconds: 40, poll_seconds: 0.2, thresholds: { max_5xx_share: 0.01, max_p99_ms: 500, max_p99_ratio: 4, max_class_psi: 0.2 } },
+  // Tiny holds keep the test short. On a 2-core machine shared by several test runs a single request
+  // now and then stalls for 100-200 ms, and with a handful of requests p99 is the slowest one: the
+  // ratio rule applies above 250 ms here (it is unit-tested on its own in deploy-units.test.ts).
+  canary: { hold_seconds: 0.5, min_requests: 8, max_wait_seconds: 40, poll_seconds: 0.2, thresholds: { max_5xx_share: 0.01, max_p99_ms: 500, max_p99_ratio: 1.5, p99_ratio_floor_ms: 250, max_class_psi: 0.2 } },
   operation_timeout_seconds: 60,
 };
 const ENVIRONMENTS: Record<string, unknown> = Object.fromEntries(
-  ["first", "happy", "never", "smoke", "spike", "stuck", "retry", "preview", "cli"].map((name) => [name, { ...common, service: `svc-${name}`, ...(name === "stuck" ? { operation_timeout_seconds: 1.5 } : {}) }]),
+  ["first", "happy", "never", "smoke", "spike", "stuck", "retry", "preview", "cli", "action"].map((name) => [name, { ...common, service: `svc-${name}`, ...(name === "stuck" ? { operation_timeout_seconds: 1.5 } : {}) }]),
 );
 
 let fixture: DeployRoot;
@@ -112,7 +114,8 @@ afterAll(async () => {
 function expectFaithful() {
   // Every answer of the stand-in conformed to protos.json, and the deploy sent nothing it refused.
   expect(standIn.responseProblems).toEqual([]);
-  expect(standIn.calls.filter((c) => c.status === 400 || c.status === 409)).toEqual([]);
+  // (svc-bad is the test that sends refused requests on purpose.)
+  expect(standIn.calls.filter((c) => (c.status === 400 || c.status === 409) && !c.path.includes("svc-bad"))).toEqual([]);
 }
 
 describe("deploy to Cloud Run (stand-in checked against the v2 description, real servers behind revisions)", () => {
@@ -303,5 +306,32 @@ describe("deploy to Cloud Run (stand-in checked against the v2 description, real
     const bad = await runCli(["deploy", "--env", "cli", "--image", "127.0.0.1:5000/thermal-comfort:latest", "--model", "thermal-comfort@v1"], { cwd: fixture.root, env });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/pin the image by digest/);
+  }, 180_000);
+
+  it("the deploy-cloud-run action, run as the runner runs it: outputs, job summary, masked token; preview and its removal", async () => {
+    const bundle = await bundleAction("deploy-cloud-run");
+    const env = { CLOUD_RUN_API_URL: standIn.apiUrl, CLOUD_RUN_ACCESS_TOKEN: TOKEN, GITHUB_SHA: SHA };
+    const first = await runAction(bundle, { environment: "action", image: IMG_V1, model: "thermal-comfort@v1", result: "deployments/action.json" }, { workspace: fixture.root, env });
+    expect(first.code, first.stderr + first.stdout).toBe(0);
+    expect(first.outputs).toMatchObject({ status: "succeeded", canary: "none", result: join(fixture.root, "deployments/action.json") });
+    expect(first.outputs.revision).toMatch(/^svc-action-abc1234-/);
+    expect(first.outputs["service-url"]).toBe(standIn.serviceUrl(serviceName("action")));
+    expect(first.outputs["tag-url"]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(first.summary).toContain("Deploy thermal-comfort v1 to action: succeeded");
+    expect(first.stdout).toContain(`::add-mask::${TOKEN}`);
+    expect(DeployResultFileSchema.parse(JSON.parse(await readFile(join(fixture.root, "deployments/action.json"), "utf8"))).revision).toBe(first.outputs.revision);
+    const preview = await runAction(bundle, { environment: "action", image: IMG_V2, model: "thermal-comfort@v2", preview: "pr-9" }, { workspace: fixture.root, env });
+    expect(preview.code, preview.stderr + preview.stdout).toBe(0);
+    expect(preview.outputs.status).toBe("preview");
+    const answer = await fetch(`${preview.outputs["tag-url"]}/ready`);
+    expect(answer.status).toBe(200);
+    expect(standIn.split(serviceName("action")).filter((e) => e.percent > 0)).toEqual([{ revision: first.outputs.revision, percent: 100, tag: "v1-abc1234" }]);
+    const removed = await runAction(bundle, { environment: "action", "remove-preview": "pr-9" }, { workspace: fixture.root, env });
+    expect(removed.code, removed.stderr + removed.stdout).toBe(0);
+    expect(standIn.split(serviceName("action")).some((e) => e.tag === "pr-9")).toBe(false);
+    const noImage = await runAction(bundle, { environment: "action" }, { workspace: fixture.root, env });
+    expect(noImage.code).toBe(2);
+    expect(noImage.stdout).toMatch(/input image is required/);
+    expectFaithful();
   }, 180_000);
 });
