@@ -105,9 +105,13 @@ export async function deployLocal(input: LocalDeployInput): Promise<LocalDeploym
     server = startProcess(input.cliCommand ?? defaultCli(input.root), input.root, input.model, port, input.environmentName);
   }
   reporter.info(`local: ${server.how} on ${server.url}`);
-  const died = server.exited.then((reason) => ({ died: reason }));
+  const abort = new AbortController();
+  const died = server.exited.then((reason) => {
+    abort.abort();
+    return { died: reason };
+  });
   const smoke = await Promise.race([
-    smokeTest({ url: server.url, settings: input.environment.smoke, cases: input.smokeCases, expectedVersion: String(input.model.version), expectedContentSha256: input.model.contentSha256, fetch: input.fetch, clock, reporter }),
+    smokeTest({ url: server.url, settings: input.environment.smoke, cases: input.smokeCases, expectedVersion: String(input.model.version), expectedContentSha256: input.model.contentSha256, fetch: input.fetch, clock, reporter, signal: abort.signal }),
     died,
   ]);
   const stop = server.stop;

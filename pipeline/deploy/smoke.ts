@@ -42,6 +42,8 @@ export interface SmokeInput {
   reporter: Reporter;
   /** Authentication for the service (an ID token), if it needs one. */
   headers?: Record<string, string>;
+  /** Stops waiting (the local target's server died). */
+  signal?: AbortSignal;
 }
 
 async function timedFetch(input: SmokeInput, path: string, init: RequestInit = {}): Promise<Response> {
@@ -72,7 +74,7 @@ async function waitReady(input: SmokeInput): Promise<SmokeCheck> {
       last = (error as Error).message;
     }
     if (consecutive >= settings.ready_checks) return { name: "ready", passed: true, detail: `${consecutive} consecutive healthy /ready answers (${attempts} requests)` };
-    if (clock.now() >= deadline) {
+    if (clock.now() >= deadline || input.signal?.aborted) {
       return { name: "ready", passed: false, detail: `/ready was not healthy ${settings.ready_checks} times in a row within ${settings.timeout_seconds} s (last: ${last})` };
     }
     await clock.sleep(settings.interval_seconds * 1000);
