@@ -183,9 +183,29 @@ export function unpackTree(p: PackedTree, nClasses: number): TreeJson {
 }
 
 interface WorkerReply {
+  id: number;
   index: number;
   tree?: PackedTree;
   error?: string;
+}
+
+/**
+ * Forest workers kept between fits (CV folds, candidates, the final fit) so that each is started and
+ * JIT-warmed once per process, not once per fit. An idle worker is unreferenced: it never keeps the
+ * process alive. A worker that failed or exited is not reused.
+ */
+const idleWorkers: { url: string; worker: Worker }[] = [];
+let nextJobId = 1;
+
+function takeWorker(url: URL): Worker {
+  const i = idleWorkers.findIndex((w) => w.url === url.href);
+  if (i >= 0) return idleWorkers.splice(i, 1)[0]!.worker;
+  const worker = new Worker(url);
+  worker.on("exit", () => {
+    const j = idleWorkers.findIndex((w) => w.worker === worker);
+    if (j >= 0) idleWorkers.splice(j, 1);
+  });
+  return worker;
 }
 
 /**
@@ -195,8 +215,9 @@ interface WorkerReply {
  */
 async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number, onTree?: (done: number, total: number) => void): Promise<TreeJson[]> {
   const url = workerEntry();
+  const id = nextJobId++;
   const trees: (TreeJson | undefined)[] = new Array(nTrees);
-  const workers: Worker[] = [];
+  const workers: { worker: Worker; onMessage: (r: WorkerReply) => void; onError: (e: unknown) => void; onExit: (code: number) => void }[] = [];
   let next = 0;
   let done = 0;
   let failure: Error | null = null;
@@ -212,12 +233,13 @@ async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number, onT
   };
   try {
     for (let w = 0; w < threads - 1; w++) {
-      const worker = new Worker(url, { workerData: job });
-      workers.push(worker);
+      const worker = takeWorker(url);
+      worker.ref();
       const dispatch = () => {
-        if (next < nTrees) worker.postMessage(next++);
+        if (next < nTrees) worker.postMessage({ id, index: next++ });
       };
-      worker.on("message", (reply: WorkerReply) => {
+      const onMessage = (reply: WorkerReply) => {
+        if (reply.id !== id) return;
         if (reply.error !== undefined || !reply.tree) {
           fail(new Error(`forest worker failed on tree ${reply.index}: ${reply.error ?? "no tree returned"}`));
           return;
@@ -227,11 +249,14 @@ async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number, onT
         onTree?.(done, nTrees);
         dispatch();
         notify();
-      });
-      worker.on("error", (err) => fail(err instanceof Error ? err : new Error(String(err))));
-      worker.on("exit", (code) => {
-        if (done < nTrees) fail(new Error(`forest worker exited with code ${code} before the forest was complete`));
-      });
+      };
+      const onError = (err: unknown) => fail(err instanceof Error ? err : new Error(String(err)));
+      const onExit = (code: number) => fail(new Error(`forest worker exited with code ${code} before the forest was complete`));
+      worker.on("message", onMessage);
+      worker.on("error", onError);
+      worker.on("exit", onExit);
+      workers.push({ worker, onMessage, onError, onExit });
+      worker.postMessage({ id, job });
       dispatch();
       dispatch();
     }
@@ -246,7 +271,18 @@ async function fitOnWorkers(job: ForestJob, nTrees: number, threads: number, onT
     while (done < nTrees && !failure) await new Promise<void>((resolve) => (wake = resolve));
     if (failure) throw failure;
   } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
+    for (const w of workers) {
+      w.worker.off("message", w.onMessage);
+      w.worker.off("error", w.onError);
+      w.worker.off("exit", w.onExit);
+    }
+    if (failure) await Promise.all(workers.map((w) => w.worker.terminate()));
+    else {
+      for (const w of workers) {
+        w.worker.unref();
+        idleWorkers.push({ url: url.href, worker: w.worker });
+      }
+    }
   }
   return trees as TreeJson[];
 }
