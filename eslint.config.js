@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "actions/*/dist/**", "coverage/**", "models/**", "data/**"] },
+  { ignores: ["dist/**", "node_modules/**", "actions/*/dist/**", "coverage/**", "models/**", "data/**", "out/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ["scripts/**/*.mjs", "*.js"], languageOptions: { globals: globals.node } },
