@@ -3,7 +3,7 @@
  * (same rows, same parameters, same run; missing values left missing on both sides). Prints fit time ratios,
  * accuracy and macro-F1; nothing here is asserted. Each side is fitted --reps times, alternating; medians.
  *
- *   npm run build && node dist/bench/boosting.js [--reps 3] [--max-iter 100] [--class-weight balanced] [--jobs 2] [--python /usr/bin/python3]
+ *   npm run build && node dist/bench/boosting.js [--reps 3] [--max-iter 100] [--class-weight balanced] [--jobs 2] [--omp-threads 1] [--python /usr/bin/python3]
  * (scikit-learn's HistGradientBoosting uses every core through OpenMP; ours grows the class trees of an iteration on --jobs threads.)
  */
 import { spawnSync } from "node:child_process";
@@ -21,6 +21,8 @@ const option = (name: string, fallback: string) => {
   return i >= 0 ? args[i + 1]! : fallback;
 };
 const reps = Number(option("--reps", "3"));
+/** OpenMP threads for scikit-learn (unset = all cores); on a crowded machine OpenMP's spinning threads collapse, so 1 against --jobs 1 is the steadier comparison. */
+const ompThreads = option("--omp-threads", "");
 const python = option("--python", "/usr/bin/python3");
 const classWeight = option("--class-weight", "none") as "none" | "balanced";
 const params: BoostingFitParams = { ...BOOSTING_DEFAULTS, max_iter: Number(option("--max-iter", "100")), class_weight: classWeight, n_jobs: Number(option("--jobs", "2")) };
@@ -82,7 +84,7 @@ const skParams = {
   tol: params.tol,
   ...(classWeight === "balanced" ? { class_weight: "balanced" } : {}),
 };
-console.log(`node ${process.version}, ${os.availableParallelism()} cores; baseline ${python}`);
+console.log(`node ${process.version}, ${os.availableParallelism()} cores; baseline ${python}; ours on ${params.n_jobs} thread(s), scikit-learn OMP_NUM_THREADS=${ompThreads || "(unset)"}`);
 console.log(`HistGradientBoosting on ASHRAE DB II: train ${train.X.rows}, test ${held.X.rows} rows (grouped by building), params ${JSON.stringify(skParams)}; ${reps} reps, medians`);
 
 const ours: number[] = [];
@@ -103,7 +105,8 @@ for (let r = 0; r < reps; r++) {
   ours.push((performance.now() - t0) / 1000);
   oursIter = fit.iterations;
   oursScore = scores(predictProbaTrees(fit.trees, held.X, 3, "sum_softmax"), held.y, 3);
-  const run = spawnSync(python, [sklearnScript(), csv, JSON.stringify(skParams)], { encoding: "utf8", maxBuffer: 1 << 24 });
+  const env = ompThreads ? { ...process.env, OMP_NUM_THREADS: ompThreads } : process.env;
+  const run = spawnSync(python, [sklearnScript(), csv, JSON.stringify(skParams)], { encoding: "utf8", maxBuffer: 1 << 24, env });
   if (run.status !== 0) throw new Error(`sklearn baseline failed:\n${run.stderr}`);
   sk = JSON.parse(run.stdout.trim().split("\n").pop()!) as SklearnResult;
   theirs.push(sk.fit_seconds);
