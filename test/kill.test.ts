@@ -142,7 +142,7 @@ describe("promote survives SIGKILL and SIGTERM at any point", () => {
     const killed = [...a, ...b];
     console.info(`kill test outcomes (SIGKILL): ${tally(killed)}; (SIGTERM): ${tally(term)}`);
     expect(killed).toHaveLength(2 * TRIALS_PER_LANE);
-    expect(killed.filter((o) => o !== "completed").length).toBeGreaterThanOrEqual(18);
+    expect(killed.filter((o) => o !== "completed").length).toBeGreaterThanOrEqual(16);
     expect(term.filter((o) => o !== "completed").length).toBeGreaterThanOrEqual(8);
   }, 240_000);
 });

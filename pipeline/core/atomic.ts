@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
-import { onInterrupt } from "./cleanup.js";
+import { onInterrupt, removeNow } from "./cleanup.js";
 import { fromOsError, InputError } from "./errors.js";
 
 /**
@@ -104,7 +103,7 @@ export async function writeDirAtomic(dir: string, files: DirFile[]): Promise<voi
   const staging = join(parent, `.${base}.staging-${tag}`);
   const old = join(parent, `.${base}.old-${tag}`);
   await mkdir(staging);
-  const off = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
+  const off = onInterrupt(() => removeNow(staging));
   try {
     for (const f of files) await writeFileAtomic(join(staging, f.name), f.data);
     if (existing !== null) await rename(dir, old);

@@ -5,6 +5,8 @@
  * ends, and an awaited promise might never resolve. SIGKILL cannot be caught; for that, later runs
  * prune what a killed run left (see promote/propose.ts and promote/stage.ts).
  */
+import { rmSync } from "node:fs";
+
 type Cleanup = () => void;
 
 const cleanups = new Map<number, Cleanup>();
@@ -45,6 +47,15 @@ function uninstallIfIdle(): void {
   if (cleanups.size) return;
   for (const [signal, listener] of listeners) process.off(signal, listener);
   listeners.clear();
+}
+
+/**
+ * Removes a folder from a signal handler. A write already handed to the thread pool may still land
+ * a file in it while the handler runs (then rmdir sees ENOTEMPTY): retried, since no new write can
+ * start while the handler blocks the event loop.
+ */
+export function removeNow(path: string): void {
+  rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 10 });
 }
 
 /** Registers a synchronous cleanup to run if the process is interrupted; returns the function that unregisters it. */

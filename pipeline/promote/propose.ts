@@ -1,9 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { onInterrupt } from "../core/cleanup.js";
+import { onInterrupt, removeNow } from "../core/cleanup.js";
 import { UsageError } from "../core/errors.js";
 import { assertRegistryValid } from "../registry/check.js";
 import { withRegistryLock } from "../registry/lock.js";
@@ -94,7 +93,7 @@ async function proposeLocked(input: ProposeInput, remote: string, base: string):
   const dir = await mkdtemp(join(tmpdir(), `${WORKTREE_PREFIX}${process.pid}-`));
   const cleanupNow = () => {
     spawnSync("git", ["worktree", "remove", "--force", "--force", dir], { cwd: git.cwd, stdio: "ignore" });
-    rmSync(dir, { recursive: true, force: true });
+    removeNow(dir);
     spawnSync("git", ["worktree", "prune"], { cwd: git.cwd, stdio: "ignore" });
   };
   const off = onInterrupt(cleanupNow);

@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeFileAtomic } from "../core/atomic.js";
 import { sha256Hex } from "../core/hash.js";
-import { onInterrupt } from "../core/cleanup.js";
+import { onInterrupt, removeNow } from "../core/cleanup.js";
 import { assertDirInside } from "../core/safe-file.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
 import { modelContentHash } from "../model/identity.js";
@@ -118,7 +117,7 @@ export async function writeStaged(root: string, files: StagedFile[], registry: R
     await pruneStaleStaging(parent);
     const staging = join(parent, `.staging-${basename(target)}-${process.pid}-${randomBytes(4).toString("hex")}`);
     await mkdir(staging);
-    const off = onInterrupt(() => rmSync(staging, { recursive: true, force: true }));
+    const off = onInterrupt(() => removeNow(staging));
     try {
       for (const file of files) {
         if (delay) await sleep(delay);
