@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { InputError, PipelineError } from "../core/errors.js";
 import { isLoopbackRegistry, parseImageReference } from "./reference.js";
-import { buildah, buildahGlobalArgs, type BuildahStorage } from "./tools.js";
+import { buildah, buildahGlobalArgs, storageFromEnv, type BuildahStorage } from "./tools.js";
 
 /**
  * Runs an image's entrypoint without a container engine daemon: `buildah from` makes a working
@@ -19,6 +19,7 @@ export interface RunImageInput {
   /** Port the server listens on (passed as PORT); 0 picks a free one. */
   port: number;
   env?: Record<string, string>;
+  /** Image store; default PIPELINE_BUILDAH_ROOT/PIPELINE_BUILDAH_RUNROOT, else buildah's own. */
   storage?: BuildahStorage;
   /** Path polled until it answers 200 before runImage returns; null returns at once. Default "/health". */
   waitFor?: string | null;
@@ -96,7 +97,8 @@ async function entrypointProcesses(pid: number): Promise<number[]> {
 }
 
 export async function runImage(input: RunImageInput): Promise<RunningImage> {
-  const storage = input.storage ?? {};
+  // The same store build-image used (PIPELINE_BUILDAH_ROOT/RUNROOT) unless the caller names one.
+  const storage = input.storage ?? storageFromEnv();
   const port = input.port === 0 ? await freePort() : input.port;
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InputError(`port: expected 1-65535 or 0, got ${input.port}`);
   const registry = (() => {
