@@ -59,6 +59,23 @@ describe("packed tree encoding (schema_version 2)", () => {
     expect(raw.model.trees).toEqual([odd]);
   });
 
+  it("checks plain tree arrays as strictly as before (types, 0/1 flags, no unknown keys), naming the node", async () => {
+    const v1 = JSON.parse(await readFile(committed, "utf8")) as { model: { trees: Record<string, unknown[]>[] } };
+    const cases: [(t: Record<string, unknown[]>) => void, RegExp][] = [
+      [(t) => (t.threshold![3] = "1.5"), /model\.trees\.2\.threshold\.3: expected a number/],
+      [(t) => (t.feature![1] = 0.5), /model\.trees\.2\.feature\.1: expected an integer/],
+      [(t) => (t.missing_left![0] = 2), /model\.trees\.2\.missing_left\.0: expected 0 or 1/],
+      [(t) => (t.extra = []), /model\.trees\.2\.extra: unrecognized key "extra"/],
+      [(t) => (t.value = t.value!.map((v) => (v ? ["x"] : v))), /model\.trees\.2\.value\.\d+\.0: expected a number/],
+    ];
+    for (const [breakIt, message] of cases) {
+      const bad = structuredClone(v1);
+      breakIt(bad.model.trees[2]!);
+      expect(() => parseModel(JSON.stringify(bad), "m.json")).toThrowError(InputError);
+      expect(() => parseModel(JSON.stringify(bad), "m.json")).toThrowError(message);
+    }
+  });
+
   it("refuses a corrupt packed stream with an InputError naming the field", async () => {
     const v1 = parseModel(await readFile(committed, "utf8"), committed);
     const raw = JSON.parse(serializeModel(v1)) as { model: { packed_trees: { data: string; nodes: number[] } } };

@@ -65,6 +65,42 @@ export const TreeSchema = z
   .strict();
 export type TreeJson = z.infer<typeof TreeSchema>;
 
+const TREE_KEYS = ["feature", "threshold", "left", "right", "missing_left", "value", "n"] as const;
+
+/** TreeSchema's rules as one plain loop per array; the first problem with its path, or null. */
+function treeProblem(v: unknown): { path: (string | number)[]; message: string } | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return { path: [], message: "expected a tree object" };
+  const t = v as Record<string, unknown>;
+  for (const key of Object.keys(t)) if (!(TREE_KEYS as readonly string[]).includes(key)) return { path: [key], message: `unrecognized key "${key}"` };
+  for (const key of TREE_KEYS) {
+    const a = t[key];
+    if (!Array.isArray(a)) return { path: [key], message: "expected an array" };
+    const int = key === "feature" || key === "left" || key === "right";
+    for (let i = 0; i < a.length; i++) {
+      const x: unknown = a[i];
+      if (key === "missing_left") {
+        if (x !== 0 && x !== 1) return { path: [key, i], message: "expected 0 or 1" };
+      } else if (key === "value") {
+        if (x === null) continue;
+        if (!Array.isArray(x)) return { path: [key, i], message: "expected an array of numbers or null" };
+        for (let k = 0; k < x.length; k++) if (typeof x[k] !== "number" || !Number.isFinite(x[k])) return { path: [key, i, k], message: "expected a number" };
+      } else if (typeof x !== "number" || !Number.isFinite(x) || (int && !Number.isInteger(x))) {
+        return { path: [key, i], message: int ? "expected an integer" : "expected a number" };
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * TreeSchema as one loop per array: an artifact holds hundreds of thousands of nodes, and checking them
+ * element by element through zod took most of the time model.json needed to load.
+ */
+const TreeArraysSchema = z.custom<TreeJson>().superRefine((v, ctx) => {
+  const problem = treeProblem(v);
+  if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: problem.path });
+});
+
 const imputationEntry = z.object({ strategy: z.enum(["drop", "mean", "median", "mode", "interpolate", "ffill"]), value: z.union([z.number(), z.string()]).nullable() }).strict();
 const outlierEntry = z.object({ method: z.enum(["iqr", "zscore"]), action: z.enum(["cap", "remove"]), lower: z.number(), upper: z.number() }).strict();
 
@@ -122,7 +158,7 @@ const ModelArtifactObjectSchema = z
         init_scores: z.array(z.number()).optional(),
         /** Gradient boosting: boosting iterations kept (trees = iterations x classes, tree t*K + k scores class k). */
         iterations: z.number().int().positive().optional(),
-        trees: z.array(TreeSchema).min(1),
+        trees: z.array(TreeArraysSchema).min(1),
       })
       .strict(),
     /** Evaluation on the held-out split (see metrics.json for the full report). */
