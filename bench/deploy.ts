@@ -16,7 +16,7 @@ import { recordingReporter } from "../pipeline/core/reporter.js";
 import { deploy } from "../pipeline/deploy/index.js";
 import { PROJECT_ROOT } from "../test/helpers/cli.js";
 import { startCloudRunStandIn } from "../test/helpers/cloud-run-standin.js";
-import { agreeingRows, faultProxy, imageRef, loadGenerator, makeDeployRoot, startServe } from "../test/helpers/deploy-fixture.js";
+import { agreeingRows, faultProxy, imageRef, loadGenerator, makeDeployRoot, removeDeployRoots, startServe } from "../test/helpers/deploy-fixture.js";
 
 function parseArgs(argv: string[]) {
   const args = { repeats: 3, hold: 2, minRequests: 20 };
@@ -105,6 +105,7 @@ async function main() {
   } finally {
     await standIn.close();
     await Promise.all([v1.stop(), v2.stop(), ...proxies.map((p) => p.stop())]);
+    await removeDeployRoots();
   }
   if (toFull.length === 0 || toRestore.length === 0) throw new Error(`no complete run: ${unexpected.join("; ")}`);
   const full = median(toFull);

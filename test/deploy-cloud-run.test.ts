@@ -11,7 +11,7 @@ import { DeployResultFileSchema } from "../pipeline/deploy/result-file.js";
 import { checkRegistry } from "../pipeline/registry/check.js";
 import { readRegistry } from "../pipeline/registry/store.js";
 import { startCloudRunStandIn, type CloudRunStandIn } from "./helpers/cloud-run-standin.js";
-import { agreeingRows, faultProxy, imageRef, loadGenerator, makeDeployRoot, startServe, type DeployRoot, type RunningServer } from "./helpers/deploy-fixture.js";
+import { agreeingRows, faultProxy, imageRef, loadGenerator, makeDeployRoot, removeDeployRoots, startServe, type DeployRoot, type RunningServer } from "./helpers/deploy-fixture.js";
 import { runCli } from "./helpers/cli.js";
 import { bundleAction, runAction } from "./helpers/action.js";
 
@@ -109,6 +109,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await standIn?.close();
   await Promise.all(servers.map((s) => s.stop()));
+  await removeDeployRoots();
 });
 
 function expectFaithful() {

@@ -1,16 +1,18 @@
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../pipeline/config/load.js";
 import { recordingReporter } from "../pipeline/core/reporter.js";
 import { deploy } from "../pipeline/deploy/index.js";
 import { readRegistry } from "../pipeline/registry/store.js";
 import { PROJECT_ROOT, TSX_LOADER } from "./helpers/cli.js";
-import { makeDeployRoot } from "./helpers/deploy-fixture.js";
+import { makeDeployRoot, removeDeployRoots } from "./helpers/deploy-fixture.js";
 
 /** The local target with the real server as a child process (what runs where buildah or an image is missing). */
 
 const LOCAL = { local: { target: "local", service: "thermal-comfort-local", smoke: { ready_checks: 2, interval_seconds: 0.2, timeout_seconds: 20, request_timeout_seconds: 10, warmup_requests: 5 } } };
 const CLI = [process.execPath, "--import", TSX_LOADER, join(PROJECT_ROOT, "cli/main.ts")];
+
+afterAll(removeDeployRoots);
 
 describe("deploy --env local", () => {
   it("starts the server on a free 127.0.0.1 port, passes the same smoke checks, and stops it", async () => {

@@ -19,7 +19,7 @@ import { recordDeployment } from "../pipeline/registry/deployments.js";
 import { readRegistry } from "../pipeline/registry/store.js";
 import { checkMessage, fieldsWithBehavior } from "./helpers/cloud-run-proto.js";
 import { PROJECT_ROOT } from "./helpers/cli.js";
-import { makeDeployRoot } from "./helpers/deploy-fixture.js";
+import { makeDeployRoot, removeDeployRoots } from "./helpers/deploy-fixture.js";
 
 const thresholds = CanaryThresholdsSchema.parse({});
 
@@ -293,6 +293,7 @@ describe("Workload Identity Federation in process", () => {
 });
 
 describe("recording deployments in the registry", () => {
+  afterAll(removeDeployRoots);
   it("appends under the registry lock (two writers at once both land) and tags deployed-<sha>", async () => {
     const { root } = await makeDeployRoot({});
     const deployment = (environment: string, sha: string) => ({ environment, image_digest: `sha256:${"c".repeat(64)}`, revision: `svc-${environment}`, url: "https://svc.run.app", time: "2026-12-01T10:00:00.000Z", git_sha: sha, status: "succeeded" as const });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -23,8 +23,16 @@ export interface DeployRoot {
   v2Path: string;
 }
 
+const created: string[] = [];
+
+/** Removes every root made by makeDeployRoot in this process (call in afterAll). */
+export async function removeDeployRoots(): Promise<void> {
+  await Promise.all(created.splice(0).map((root) => rm(root, { recursive: true, force: true })));
+}
+
 export async function makeDeployRoot(environments: Record<string, unknown>, options: { tamperV2?: boolean } = {}): Promise<DeployRoot> {
   const root = await mkdtemp(join(tmpdir(), "deploy-root-"));
+  created.push(root);
   const config = parse(await readFile(join(PROJECT_ROOT, "config/pipeline.yaml"), "utf8")) as Record<string, unknown>;
   config.environments = environments;
   await mkdir(join(root, "config"), { recursive: true });
