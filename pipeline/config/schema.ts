@@ -551,6 +551,20 @@ const inputPolicyAction = z.enum(["error", "impute"]);
  * so the section can be left out. `input_policy` is written into each trained artifact (it is part
  * of the model: what it answers); the rest is read by the server when it starts.
  */
+/**
+ * Where the deploy workflow pushes the image: one repository for every environment, so the digest
+ * that passed staging is the one production runs. Artifact Registry (`REGION-docker.pkg.dev/...`)
+ * is logged in to with the deploy identity's Google token.
+ */
+export const ImageSchema = z
+  .object({
+    repository: z
+      .string()
+      .regex(/^[a-z0-9.-]+(?::\d+)?\/[a-z0-9._/-]+$/, "a registry host and repository, e.g. europe-west1-docker.pkg.dev/my-project/models/thermal-comfort")
+      .optional(),
+  })
+  .strict();
+
 export const ServingSchema = z
   .object({
     /** Unknown categories and out-of-range values: refuse the record (error) or treat the value as missing and warn (impute). */
@@ -621,6 +635,7 @@ export const PipelineConfigSchema = z
     environments: z.record(z.string(), EnvironmentSchema).default({}),
     notifications: NotificationsSchema.prefault({}),
     serving: ServingSchema.prefault({}),
+    image: ImageSchema.prefault({}),
   })
   .strict();
 
