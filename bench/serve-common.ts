@@ -1,3 +1,4 @@
+import { freePort } from "../pipeline/image/run.js";
 /**
  * Shared pieces of bench/serve.ts and bench/serve-soak.ts: the server built the way it ships (one
  * compiled bundle run by plain node, no tsx), servers on free 127.0.0.1 ports, autocannon runs, and
@@ -5,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer as createNetServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,17 +40,6 @@ process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
 });
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createNetServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const address = s.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      s.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** cli/main.ts as one ESM bundle (dependencies stay in node_modules), what `node dist/cli/main.js` runs. */
 export async function buildServerBundle(): Promise<string> {

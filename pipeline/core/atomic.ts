@@ -97,7 +97,7 @@ export async function writeDirAtomic(dir: string, files: DirFile[]): Promise<voi
   }
   for (const name of await readdir(parent)) {
     const m = new RegExp(`^\\.${escapeRegExp(base)}\\.(?:staging|old)-(\\d+)-[0-9a-f]+$`).exec(name);
-    if (m && !alive(Number(m[1]))) await rm(join(parent, name), { recursive: true, force: true });
+    if (m && !processAlive(Number(m[1]))) await rm(join(parent, name), { recursive: true, force: true });
   }
   const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
   const staging = join(parent, `.${base}.staging-${tag}`);
@@ -126,7 +126,8 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
-function alive(pid: number): boolean {
+/** Whether a process of this machine still runs (EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

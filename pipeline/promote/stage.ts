@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { writeFileAtomic } from "../core/atomic.js";
+import { writeFileAtomic, processAlive } from "../core/atomic.js";
 import { sha256Hex } from "../core/hash.js";
 import { onInterrupt, removeNow } from "../core/cleanup.js";
 import { assertDirInside } from "../core/safe-file.js";
@@ -147,12 +147,4 @@ async function pruneStaleStaging(parent: string): Promise<void> {
   }
 }
 
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { processAlive };
