@@ -93,6 +93,8 @@ function fitSection(block: SectionBlock, path: string, adj: LimitAdjustment[]): 
   const out: SectionBlock = { type: "section" };
   if (block.block_id !== undefined) out.block_id = fitId(block.block_id, `${path}.block_id`, adj);
   if (block.text) out.text = fitText(block.text, BLOCK_KIT_LIMITS.sectionText, `${path}.text`, adj);
+  // Slack refuses an empty fields array (invalid_blocks), so it is dropped, and said so.
+  if (block.fields && block.fields.length === 0) adj.push({ path: `${path}.fields`, what: "empty fields array removed" });
   if (block.fields && block.fields.length > 0) {
     let fields = block.fields;
     if (fields.length > BLOCK_KIT_LIMITS.fields) {
@@ -139,8 +141,12 @@ function fitActions(block: ActionsBlock, path: string, adj: LimitAdjustment[]): 
     // action_id must be unique within the message's actions block.
     while (ids.has(id)) id = `${id.slice(0, BLOCK_KIT_LIMITS.actionId - 4)}-${i}`.slice(0, BLOCK_KIT_LIMITS.actionId);
     ids.add(id);
+    if (id !== b.action_id) adj.push({ path: `${where}.action_id`, what: b.action_id === undefined ? `missing action_id set to "${id}"` : `action_id "${b.action_id}" made unique and short: "${id}"` });
     const button: ButtonElement = { type: "button", text: fitText(b.text, BLOCK_KIT_LIMITS.buttonText, `${where}.text`, adj), action_id: id };
-    if (button.text.type !== "plain_text") button.text = { type: "plain_text", text: button.text.text };
+    if (button.text.type !== "plain_text") {
+      adj.push({ path: `${where}.text`, what: "button text must be plain_text" });
+      button.text = { type: "plain_text", text: button.text.text };
+    }
     if (b.url !== undefined) button.url = b.url;
     if (b.style === "primary" || b.style === "danger") button.style = b.style;
     buttons.push(button);
