@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import { describeFailure } from "../cli/run-command.js";
@@ -101,6 +101,16 @@ describe("write failures are clear errors, not crashes (case 12)", () => {
     await chmod(dir, 0o755);
     const input = await recordsFile();
     await chmod(join(input, ".."), 0o755);
+    // The unprivileged user must reach the checkout itself (a clone under a 0700 mktemp folder is not
+    // reachable): let it traverse each ancestor for the duration of the test, then put the modes back.
+    const restored: [string, number][] = [];
+    for (let d = PROJECT_ROOT; d !== dirname(d); d = dirname(d)) {
+      const mode = (await stat(d)).mode & 0o7777;
+      if ((mode & 0o001) === 0) {
+        restored.push([d, mode]);
+        await chmod(d, mode | 0o001);
+      }
+    }
     const r = await new Promise<{ code: number | null; stderr: string }>((resolvePromise, reject) => {
       const child = spawn("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "--import", TSX_LOADER, resolve(PROJECT_ROOT, "cli/main.ts"), "predict", "--model", V1, "--input", input, "--out", join(dir, "p.json")], {
         cwd: PROJECT_ROOT,
@@ -111,6 +121,8 @@ describe("write failures are clear errors, not crashes (case 12)", () => {
       child.stderr.on("data", (d) => (stderr += d));
       child.on("error", reject);
       child.on("close", (code) => resolvePromise({ code, stderr }));
+    }).finally(async () => {
+      for (const [d, mode] of restored) await chmod(d, mode);
     });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`error: ${join(dir, "p.json")}: cannot open it: permission denied \\[EACCES\\]`));
