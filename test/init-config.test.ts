@@ -1,13 +1,16 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { loadConfig } from "../pipeline/config/load.js";
+import { Random } from "../pipeline/core/random.js";
 import { generateDataset } from "../pipeline/data/manifest.js";
+import { initConfig } from "../pipeline/init/index.js";
+import { DOMINANT_MIN_GAIN, DOMINANT_RATIO, NEAR_COPY_GAIN, REST_MIN_GAIN, leakageNameHint } from "../pipeline/init/leakage.js";
 import { PROJECT_ROOT, runCli } from "./helpers/cli.js";
 
-/** Issue 11, case 4: `pipeline init` writes a config a new dataset runs with. */
+/** Issue 11, case 4: `pipeline init` writes a config a new dataset runs with, without the label's proxies as features. */
 
 const ASHRAE = resolve(PROJECT_ROOT, "../shared/datasets/ashrae-db2-v2.1.0.csv.gz");
 let dir: string;
@@ -20,6 +23,16 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
+
+/** The gain of each candidate, from the config's "label leakage:" comment (which may wrap over lines). */
+function measuredGains(text: string): Map<string, number> {
+  const block = text.match(/# label leakage: [\s\S]*?(?=\n {2}(?:# left out|# no candidate|features:))/)![0].replace(/\n {2}# /g, " ");
+  const list = block.slice(block.indexOf("removes: ") + "removes: ".length).replace(/\.$/, "");
+  return new Map(list.split(", ").map((entry) => {
+    const at = entry.lastIndexOf(" ");
+    return [entry.slice(0, at), Number(entry.slice(at + 1))];
+  }));
+}
 
 describe("pipeline init", () => {
   it("on ASHRAE DB II with only --label and --group: validate-data and train succeed with the written config", async () => {
@@ -41,6 +54,24 @@ describe("pipeline init", () => {
     expect(config.dataset.features).not.toContain("building_id");
     expect(config.dataset.features).not.toContain("thermal_sensation");
     expect(config.promotion.gates.absolute.length).toBeGreaterThan(0);
+
+    // Label leakage: the other votes of the same person and the comfort indices are not features,
+    // but still declared columns (validation knows them), with the reason on their line.
+    const proxies = ["thermal_preference", "thermal_acceptability", "thermal_comfort", "air_movement_preference", "air_movement_acceptability", "pmv", "ppd", "pmv_ce", "ppd_ce"];
+    for (const p of proxies) expect(config.dataset.features, p).not.toContain(p);
+    for (const p of ["thermal_preference", "thermal_acceptability", "pmv_ce", "ppd_ce"]) {
+      expect(Object.keys(config.dataset.columns), p).toContain(p);
+      expect(text, p).toMatch(new RegExp(`^    ${p}: \\{.*# .*not a feature: likely label leakage`, "m"));
+      expect(init.stderr, p).toMatch(new RegExp(`warning: .*"${p}" left out of the features as likely label leakage: .*--keep-feature ${p}`));
+    }
+    // thermal_preference is caught by measurement, not only by its name: its held-out gain, as
+    // the config's comment lists it, is far above every honest input's.
+    const gains = measuredGains(text);
+    const preference = gains.get("thermal_preference")!;
+    const honest = ["ta", "tr", "rh", "vel", "clo", "met", "t_out"].map((c) => gains.get(c)!);
+    expect(preference).toBeGreaterThanOrEqual(DOMINANT_MIN_GAIN);
+    expect(preference).toBeGreaterThanOrEqual(DOMINANT_RATIO * Math.max(...honest));
+    expect(text).toMatch(/# {3}thermal_preference: alone predicts the label with \d+% accuracy on held-out groups .*\n.*far above the rest/);
 
     const validated = await runCli(["validate-data", "--config", "configs/ashrae.yaml", "--out", "dv.json"], { cwd: dir, env: { PIPELINE_QUIET: "1" } });
     expect(validated.code, validated.stderr.slice(-2000)).toBe(0);
@@ -87,5 +118,111 @@ describe("pipeline init", () => {
     const g = await runCli(["init", "--data", "data/comfort.csv", "--label", "thermal_sensation", "--group", "building_id,,x", "--out", "bad.yaml"], { cwd: dir });
     expect(g.code).toBe(2);
     await expect(readFile(join(dir, "bad.yaml"), "utf8")).rejects.toThrow();
+  }, 60_000);
+});
+
+/**
+ * A survey-like file written here: 100 sites of 30 rows, a 7-point vote driven by the temperature
+ * and by the site. `grade` is the vote relabelled (G1..G7), `answer_b` a second answer of the same
+ * person (the vote's direction, 35% of answers random, like DB II's thermal_preference), `sensor_b`
+ * the vote's latent comfort seen through noise of sd `sensorNoise`, `hum` and `satisfaction`
+ * noise. `strength` is how much the temperature drives the vote: 0.15 makes the honest inputs as
+ * weak as DB II's (a held-out gain of about 0.05).
+ */
+function surveyCsv(seed: number, strength: number, sensorNoise = 3): string {
+  const rng = new Random(seed);
+  const lines = ["site,temp_a,hum,sensor_b,grade,answer_b,satisfaction,vote"];
+  for (let site = 0; site < 100; site++) {
+    const siteEffect = rng.normal(0, 0.5);
+    const siteTemperature = rng.normal(24, 2);
+    for (let i = 0; i < 30; i++) {
+      const temperature = siteTemperature + rng.normal(0, 2);
+      const latent = strength * (temperature - 24) + siteEffect + rng.normal(0, 1);
+      const vote = Math.max(-3, Math.min(3, Math.round(latent)));
+      const direction = vote < 0 ? 0 : vote > 0 ? 2 : 1;
+      const answer = rng.bernoulli(0.35) ? rng.int(3) : 2 - direction;
+      lines.push([`S${site}`, temperature.toFixed(1), rng.normal(50, 10).toFixed(0), (latent + rng.normal(0, sensorNoise)).toFixed(2), `G${vote + 4}`, ["warmer", "no change", "cooler"][answer], rng.int(5), vote].join(","));
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
+describe("pipeline init: label leakage", () => {
+  it("a relabelled copy and a second answer are left out, the noisy but informative inputs are kept, for every seed", async () => {
+    for (const seed of [1, 2, 3]) {
+      await writeFile(join(dir, "survey.csv"), surveyCsv(seed, 0.15));
+      const result = await initConfig({ dataPath: "survey.csv", label: "vote", group: ["site"], outPath: null, root: dir });
+      const verdict = (c: string) => result.leakage.verdicts.find((v) => v.column === c)!;
+      expect(result.leakage.heldOut).toBe("groups");
+      // The copy: measured as carrying (nearly) all of the label, whatever its name.
+      expect(leakageNameHint("grade", "vote")).toBeNull();
+      expect(verdict("grade").gain!, `seed ${seed}`).toBeGreaterThanOrEqual(NEAR_COPY_GAIN);
+      expect(verdict("grade").rules).toContain("near_copy");
+      // The second answer: far above what the honest inputs reach.
+      expect(leakageNameHint("answer_b", "vote")).toBeNull();
+      expect(verdict("answer_b").rules, `seed ${seed}`).toEqual(["dominant"]);
+      // Informative (a positive held-out gain, more than the floor of "the rest") and kept.
+      for (const c of ["temp_a", "sensor_b"]) {
+        expect(verdict(c).gain!, `${c}, seed ${seed}`).toBeGreaterThan(REST_MIN_GAIN);
+        expect(verdict(c).flagged, `${c}, seed ${seed}`).toBe(false);
+      }
+      expect(verdict("answer_b").gain!).toBeGreaterThanOrEqual(DOMINANT_RATIO * Math.max(verdict("temp_a").gain!, verdict("sensor_b").gain!));
+      expect(verdict("answer_b").comparedWith!.column).toMatch(/^(temp_a|sensor_b)$/);
+      // Named like another response: left out on its name, although it carries nothing.
+      expect(verdict("satisfaction").rules).toEqual(["name"]);
+      expect(verdict("satisfaction").gain!).toBeLessThan(REST_MIN_GAIN);
+      expect(result.config.dataset.features.sort()).toEqual(["hum", "sensor_b", "temp_a"]);
+      // Still declared, so validation reads and checks them.
+      expect(Object.keys(result.config.dataset.columns)).toEqual(expect.arrayContaining(["grade", "answer_b", "satisfaction"]));
+      expect(result.warnings.filter((w) => /likely label leakage/.test(w))).toHaveLength(3);
+      // Every flag names its rule; nothing is flagged without one.
+      for (const v of result.leakage.verdicts) expect(v.flagged, v.column).toBe(v.rules.length > 0);
+    }
+  }, 60_000);
+
+  it("strong honest inputs are not taken for leakage, and neither is a lone informative column among noise", async () => {
+    await writeFile(join(dir, "strong.csv"), surveyCsv(4, 0.6, 1));
+    const strong = await initConfig({ dataPath: "strong.csv", label: "vote", group: ["site"], outPath: null, root: dir });
+    const verdict = (c: string) => strong.leakage.verdicts.find((v) => v.column === c)!;
+    // Both honest inputs now remove more uncertainty than a dominant column must; neither is far above the other.
+    for (const c of ["temp_a", "sensor_b"]) {
+      expect(verdict(c).gain!, c).toBeGreaterThan(DOMINANT_MIN_GAIN);
+      expect(verdict(c).flagged, c).toBe(false);
+    }
+    expect(strong.config.dataset.features).toEqual(expect.arrayContaining(["temp_a", "sensor_b", "hum"]));
+    // The copy is still caught on its own measure.
+    expect(verdict("grade").rules).toContain("near_copy");
+    // A lone informative input: everything else is noise, so "far above the rest" has no yardstick.
+    const lines = surveyCsv(5, 0.6).trim().split("\n").map((l) => l.split(",").filter((_, i) => [0, 1, 2, 7].includes(i)).join(","));
+    await writeFile(join(dir, "lone.csv"), lines.join("\n") + "\n");
+    const lone = await initConfig({ dataPath: "lone.csv", label: "vote", group: ["site"], outPath: null, root: dir });
+    const temp = lone.leakage.verdicts.find((v) => v.column === "temp_a")!;
+    expect(temp.gain!).toBeGreaterThan(DOMINANT_MIN_GAIN);
+    expect(temp.flagged).toBe(false);
+    expect(lone.config.dataset.features).toEqual(["temp_a", "hum"]);
+  }, 60_000);
+
+  it("without --group the rows are held out by row; --keep-feature puts a flagged column back (with a warning), an unknown one is exit 2", async () => {
+    await writeFile(join(dir, "survey.csv"), surveyCsv(6, 0.15));
+    const plain = await initConfig({ dataPath: "survey.csv", label: "vote", outPath: null, root: dir });
+    expect(plain.leakage.heldOut).toBe("rows");
+    expect(plain.config.dataset.features).not.toContain("grade");
+
+    const kept = await runCli(["init", "--data", "survey.csv", "--label", "vote", "--group", "site", "--keep-feature", "answer_b", "--keep-feature", "hum", "--out", "kept.yaml"], { cwd: dir });
+    expect(kept.code, kept.stderr).toBe(0);
+    const text = await readFile(join(dir, "kept.yaml"), "utf8");
+    const { config } = await loadConfig("kept.yaml", dir);
+    expect(config.dataset.features).toContain("answer_b");
+    expect(config.dataset.features).not.toContain("grade");
+    expect(text).toMatch(/^ {4}answer_b: .*# .*looks like label leakage, kept by --keep-feature/m);
+    expect(text).toMatch(/# {3}answer_b: kept by --keep-feature although alone predicts the label/);
+    expect(kept.stderr).toMatch(/warning: survey\.csv: "answer_b" kept as a feature by --keep-feature although it looks like label leakage/);
+    expect(kept.stderr).toMatch(/warning: --keep-feature hum: not flagged as label leakage, nothing to override \(it is a feature\)/);
+    expect(kept.stderr).toMatch(/warning: survey\.csv: "grade" left out of the features as likely label leakage: .*gain >= 0\.5: nearly a copy of the label/);
+
+    const unknown = await runCli(["init", "--data", "survey.csv", "--label", "vote", "--keep-feature", "nope", "--out", "unknown.yaml"], { cwd: dir });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/--keep-feature: "nope" is not a column of survey\.csv/);
+    await expect(readFile(join(dir, "unknown.yaml"), "utf8")).rejects.toThrow();
   }, 60_000);
 });

@@ -1,10 +1,11 @@
 import { basename, dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { parseConfig } from "../config/load.js";
-import type { PipelineConfig } from "../config/schema.js";
+import type { LabelBinning, PipelineConfig } from "../config/schema.js";
 import { writeFileAtomic } from "../core/atomic.js";
 import { UsageError } from "../core/errors.js";
 import { inferDataset, type Inference, type InferredColumn } from "./infer.js";
+import { assessLeakage, describeVerdict, gainText, type LeakageAssessment, type LeakageVerdict } from "./leakage.js";
 
 /**
  * `pipeline init`: a complete, commented config for a new dataset, inferred from the file. Each
@@ -16,6 +17,8 @@ export interface InitInput {
   dataPath: string;
   label: string;
   group?: string[];
+  /** Columns to keep as features although init flags them as likely label leakage (--keep-feature). */
+  keepFeatures?: string[];
   /** Where the config will be written (dataset.path is written relative to its directory); null = stdout. */
   outPath: string | null;
   /** Working directory (paths on the command line resolve from it). */
@@ -26,6 +29,9 @@ export interface InitResult {
   text: string;
   config: PipelineConfig;
   inference: Inference;
+  leakage: LeakageAssessment;
+  /** For the person running init: each column left out as likely leakage, and overrides that did nothing. */
+  warnings: string[];
 }
 
 /** A category column with more distinct values than this is an open set (ids, cities), not a list. */
@@ -36,6 +42,8 @@ const MAX_FEATURE_MISSING = 0.5;
 const NEAR_UNIQUE = 0.95;
 /** Robust ranges: the 0.1%..99.9% span of the values, widened by this share of it on each side. */
 const RANGE_MARGIN = 0.25;
+/** Seed of the held-out folds of the leakage measurement: the written config's split seed. */
+const SPLIT_SEED = 42;
 
 export async function initConfig(input: InitInput): Promise<InitResult> {
   const dataAbs = resolve(input.root, input.dataPath);
@@ -45,13 +53,15 @@ export async function initConfig(input: InitInput): Promise<InitResult> {
   if (!label) throw new UsageError(`--label: "${input.label}" is not a column of ${input.dataPath} (columns: ${[...byName.keys()].join(", ")})`);
   const group = input.group ?? [];
   for (const g of group) if (!byName.has(g)) throw new UsageError(`--group: "${g}" is not a column of ${input.dataPath}`);
+  const keepFeatures = input.keepFeatures ?? [];
+  for (const k of keepFeatures) if (!byName.has(k)) throw new UsageError(`--keep-feature: "${k}" is not a column of ${input.dataPath}`);
   const outDir = input.outPath ? dirname(resolve(input.root, input.outPath)) : input.root;
-  const text = renderConfig(inference, label, group, { dataPath: relativePath(outDir, dataAbs), file: basename(input.dataPath) });
+  const { text, leakage, warnings } = renderConfig(inference, label, group, { dataPath: relativePath(outDir, dataAbs), file: basename(input.dataPath), keepFeatures });
   const raw = parseYaml(text) as unknown;
   // The file must load exactly as written: a config init cannot parse is a bug here, not the user's.
   const config = parseConfig(raw, input.outPath ?? "<pipeline init>");
   if (input.outPath) await writeFileAtomic(resolve(input.root, input.outPath), text);
-  return { text, config, inference };
+  return { text, config, inference, leakage, warnings };
 }
 
 function relativePath(from: string, to: string): string {
@@ -89,24 +99,34 @@ function share(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
 
-function suggestBinning(label: InferredColumn): { yaml: string; why: string } {
+function suggestBinning(label: InferredColumn): { yaml: string; binning: LabelBinning; why: string } {
   if (label.type === "number") {
     if (label.min! >= -3 && label.max! <= 3 && label.min! < 0 && label.max! > 0) {
       return {
         yaml: "{ kind: three_class, cool_below: -0.5, warm_above: 0.5, classes: [cool, neutral, warm] }",
+        binning: { kind: "three_class", cool_below: -0.5, warm_above: 0.5, classes: ["cool", "neutral", "warm"] },
         why: `values in [${num(label.min!)}, ${num(label.max!)}]: a symmetric scale around 0 such as the ASHRAE 7-point vote, binned into below -0.5 / -0.5..0.5 / above 0.5`,
       };
     }
+    const coolBelow = Number(num(label.q001! + (label.q999! - label.q001!) / 3));
+    const warmAbove = Number(num(label.q001! + (2 * (label.q999! - label.q001!)) / 3));
     return {
-      yaml: `{ kind: three_class, cool_below: ${num(label.q001! + (label.q999! - label.q001!) / 3)}, warm_above: ${num(label.q001! + (2 * (label.q999! - label.q001!)) / 3)}, classes: [low, medium, high] }`,
+      yaml: `{ kind: three_class, cool_below: ${num(coolBelow)}, warm_above: ${num(warmAbove)}, classes: [low, medium, high] }`,
+      binning: { kind: "three_class", cool_below: coolBelow, warm_above: warmAbove, classes: ["low", "medium", "high"] },
       why: `numeric values in [${num(label.min!)}, ${num(label.max!)}]: three equal-width classes over the 0.1%..99.9% span; change the cut points to ones that mean something`,
     };
   }
-  const classes = (label.categories ?? []).map((c) => q(c.value));
-  return { yaml: `{ kind: categorical, classes: [${classes.join(", ")}] }`, why: `${classes.length} distinct text values: each is a class` };
+  const values = (label.categories ?? []).map((c) => c.value);
+  const classes = values.map(q);
+  return { yaml: `{ kind: categorical, classes: [${classes.join(", ")}] }`, binning: { kind: "categorical", classes: values }, why: `${classes.length} distinct text values: each is a class` };
 }
 
-export function renderConfig(inf: Inference, label: InferredColumn, group: string[], opts: { dataPath: string; file: string }): string {
+export function renderConfig(
+  inf: Inference,
+  label: InferredColumn,
+  group: string[],
+  opts: { dataPath: string; file: string; keepFeatures?: string[] },
+): { text: string; leakage: LeakageAssessment; warnings: string[] } {
   const out: string[] = [];
   const groupSet = new Set(group);
   // Identifiers: integer or text columns with (nearly) one row per value. "Nearly": an id repeated by
@@ -118,7 +138,7 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
   const skipSet = new Set(skipped.map((c) => c.name));
   const configured = inf.columns.filter((c) => !skipSet.has(c.name));
   const featureReasons: string[] = [];
-  const features = configured.filter((c) => {
+  const candidates = configured.filter((c) => {
     if (c.name === label.name || groupSet.has(c.name) || idSet.has(c.name)) return false;
     if (c.type === "date") return false;
     const missingShare = c.missing / c.rows;
@@ -132,8 +152,35 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
     }
     return true;
   });
-  if (features.length === 0) throw new UsageError(`${opts.file}: no column is usable as a feature (every candidate is the label, a group, an identifier, a date or mostly missing)`);
   const binning = suggestBinning(label);
+  // Label leakage: measured on the candidates (what would otherwise be features), on the label
+  // classes the config bins into, held out by the --group key like the written split.
+  const leakage = assessLeakage({
+    columns: inf.text,
+    rows: inf.rows,
+    label: label.name,
+    binning: binning.binning,
+    candidates: candidates.map((c) => ({ name: c.name, numeric: c.type === "number" })),
+    group,
+    seed: SPLIT_SEED,
+  });
+  const keep = new Set(opts.keepFeatures ?? []);
+  const verdictOf = new Map(leakage.verdicts.map((v) => [v.column, v]));
+  const leaked = leakage.verdicts.filter((v) => v.flagged && !keep.has(v.column));
+  const leakedSet = new Set(leaked.map((v) => v.column));
+  const features = candidates.filter((c) => !leakedSet.has(c.name));
+  const warnings: string[] = [];
+  for (const v of leaked) warnings.push(`${opts.file}: "${v.column}" left out of the features as likely label leakage: ${describeVerdict(v, leakage.heldOut)} (keep it with --keep-feature ${v.column})`);
+  for (const name of keep) {
+    const v = verdictOf.get(name);
+    if (v?.flagged) warnings.push(`${opts.file}: "${name}" kept as a feature by --keep-feature although it looks like label leakage: ${describeVerdict(v, leakage.heldOut)}`);
+    else warnings.push(`--keep-feature ${name}: not flagged as label leakage, nothing to override (${v ? "it is a feature" : "it is not a feature candidate: the label, a group, an identifier, a date, an open set, mostly missing or a single value"})`);
+  }
+  if (features.length === 0) {
+    throw new UsageError(
+      `${opts.file}: no column is usable as a feature (every candidate is the label, a group, an identifier, a date, mostly missing${leaked.length ? ` or likely label leakage: ${leaked.map((v) => v.column).join(", ")}; --keep-feature COLUMN keeps one` : ""})`,
+    );
+  }
   const slug = opts.file.replace(/\.(csv|tsv|txt)(\.gz)?$/i, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "model";
   const name = /^[a-z0-9]/.test(slug) ? slug : `m-${slug}`;
   const duplicateLimit = Math.max(0.05, Math.ceil((inf.duplicateShare + 0.01) * 100) / 100);
@@ -142,7 +189,8 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
     `# Generated by \`pipeline init\` from ${opts.file} (${inf.rows} rows, ${inf.columns.length} columns).`,
     `# Every dataset value below was inferred from the file; the comments say from what. Sections`,
     `# after \`dataset\` are the project's defaults. Review before training, especially the features:`,
-    `# init cannot know which columns are measured together with the label (leakage).`,
+    `# init leaves out columns that look like label leakage (see the comment above \`features\`), but it`,
+    `# cannot know every column that is measured together with the label.`,
     `# Relative paths resolve from this file's directory.`,
     "version: 1",
     "model:",
@@ -171,11 +219,14 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
       if (groupSet.has(c.name) || idSet.has(c.name)) parts.push("normalize: false");
     }
     if (idSet.has(c.name)) why += c.unique ? ", every value distinct: an identifier" : ", nearly every value distinct: an identifier";
+    const verdict = verdictOf.get(c.name);
+    if (verdict?.flagged) why += leakedSet.has(c.name) ? "; not a feature: likely label leakage (see features)" : "; looks like label leakage, kept by --keep-feature (see features)";
     out.push(`    ${q(c.name)}: { ${parts.join(", ")} }  # ${why}`);
   }
   if (skipped.length > 0) out.push(`    # not configured (ignored when read): ${skipped.map((c) => `${c.name} (${c.rows - c.missing === 0 ? "all missing" : "a single value"})`).join(", ")}`);
   out.push(`  label:`, `    column: ${q(label.name)}`, `    # ${binning.why}`, `    binning: ${binning.yaml}`);
   out.push(`  # every configured column except the label, the group, identifiers, dates${featureReasons.length ? ` and: ${featureReasons.join(", ")}` : ""}`);
+  out.push(...leakageComments(leakage, leaked, [...keep].map((k) => verdictOf.get(k)).filter((v): v is LeakageVerdict => v?.flagged === true), group));
   out.push(`  features: [${features.map((c) => q(c.name)).join(", ")}]`);
   if (group.length === 1) out.push(`  group: ${q(group[0]!)}  # --group: its rows stay together in splits and drift calibration`);
   else if (group.length > 1) out.push(`  # --group with several columns: a derived composite key (${group.join("+")}) keeps each combination together`, `  group: [${group.map(q).join(", ")}]`);
@@ -214,5 +265,41 @@ export function renderConfig(inf: Inference, label: InferredColumn, group: strin
     "      - { metric: macro_f1, min_absolute_change: -0.01 }",
     "",
   );
-  return out.join("\n");
+  return { text: out.join("\n"), leakage, warnings };
+}
+
+/** Word-wrapped comment lines at the features' indentation. */
+function commentLines(text: string, indent = "  # ", width = 110): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
+  }
+  if (line !== "") lines.push(indent + line);
+  return lines;
+}
+
+/**
+ * What the leakage measurement found, above `features`: every candidate's association with the
+ * label (so a reviewer sees the ones that were kept too), then each column left out and why.
+ */
+function leakageComments(leakage: LeakageAssessment, leaked: LeakageVerdict[], kept: LeakageVerdict[], group: string[]): string[] {
+  const by = leakage.heldOut === "groups" ? `${leakage.folds} folds by ${group.join("+")}` : `${leakage.folds} folds of rows (no --group)`;
+  const measured = leakage.verdicts
+    .filter((v) => v.gain !== null)
+    .sort((a, b) => b.gain! - a.gain!)
+    .map((v) => `${v.column} ${gainText(v.gain!)}`);
+  const out = commentLines(
+    `label leakage: each candidate alone, as a lookup from its value (deciles for numbers) to the label's classes, fitted and scored on held-out data (${by}); its information gain is the share of the label's uncertainty it removes: ${measured.join(", ") || "nothing measured"}.`,
+  );
+  if (leaked.length > 0) {
+    out.push(...commentLines("left out as likely label leakage (another response, a copy or an index of the label; put one back here or run init with --keep-feature COLUMN):"));
+    for (const v of leaked) out.push(...commentLines(`${v.column}: ${describeVerdict(v, leakage.heldOut)}`, "  #   "));
+  }
+  for (const v of kept) out.push(...commentLines(`${v.column}: kept by --keep-feature although ${describeVerdict(v, leakage.heldOut)}`, "  #   "));
+  if (leaked.length === 0 && kept.length === 0) out.push(`  # no candidate looks like label leakage (the rules: README.md, "pipeline init")`);
+  return out;
 }

@@ -37,6 +37,8 @@ export interface Inference {
   columns: InferredColumn[];
   /** Share of rows repeating an earlier row on every column but the identifiers. */
   duplicateShare: number;
+  /** Every column as read, as text: for what init measures after typing (label leakage). */
+  text: ReadonlyMap<string, CategoryColumn>;
 }
 
 /** Most frequent of , ; tab | in the header line (quotes aside). */
@@ -107,15 +109,17 @@ export async function inferDataset(path: string): Promise<Inference> {
   const read = await readDataset(path, provisional as DatasetConfig);
   const rows = read.table.rowCount;
   const columns: InferredColumn[] = [];
+  const asText = new Map<string, CategoryColumn>();
   for (const name of names) {
     const column = read.table.columns.get(name) as CategoryColumn;
+    asText.set(name, column);
     columns.push(inferColumn(name, column, rows));
   }
   // As renderConfig decides identifiers: integer or text, (nearly) one row per value.
   const identifiers = new Set(columns.filter((c) => (c.type === "category" || c.integral) && c.distinct >= 2 && c.distinct >= 0.95 * (c.rows - c.missing)).map((c) => c.name));
   const compared = [...read.table.columns.values()].filter((c) => !identifiers.has(c.name));
   const duplicateShare = rows > 0 ? countDuplicateRows(read.table, compared) / rows : 0;
-  return { path, delimiter, rows, columns, duplicateShare };
+  return { path, delimiter, rows, columns, duplicateShare, text: asText };
 }
 
 function inferColumn(name: string, column: CategoryColumn, rows: number): InferredColumn {
