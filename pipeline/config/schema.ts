@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PHYSICS_FEATURE_INPUTS, PHYSICS_FEATURES, PHYSICS_INPUT_MEANING, PHYSICS_INPUTS, type PhysicsDerivation, type PhysicsFeature, type PhysicsInput } from "../model/physics.js";
 
 /**
  * The one schema of `config/pipeline.yaml` (and of dataset profiles, which extend it).
@@ -113,6 +114,95 @@ export function expandCompositeGroup(raw: unknown): unknown {
   return { ...d, group: name, derived: exists ? derived : [...derived, { name, kind: "composite", from }] };
 }
 
+/**
+ * `dataset.physics`: features computed from each row's inputs by thermal-comfort physics
+ * (pipeline/model/physics.ts) and added to the model's features after `features`. Unlike
+ * `derived` (columns of the table, computed from whole columns, usable as group or slice), these
+ * belong to the model: the artifact carries the derivation and serving recomputes them from each
+ * request's inputs, which is why the inputs must be number features.
+ */
+export const PhysicsSchema = z
+  .object({
+    /** Which ones, in this order after the configured features. */
+    features: z.array(z.enum(PHYSICS_FEATURES)).min(1),
+    /** The feature each physics input is read from; an input left out is read from the feature of its own name. */
+    inputs: z.object(Object.fromEntries(PHYSICS_INPUTS.map((i) => [i, z.string().min(1).optional()])) as Record<PhysicsInput, z.ZodOptional<z.ZodString>>).strict().default({}),
+    /** Other names for derived features whose own name is taken (the committed data has pmv and ppd columns). */
+    names: z.object(Object.fromEntries(PHYSICS_FEATURES.map((f) => [f, z.string().min(1).optional()])) as Record<PhysicsFeature, z.ZodOptional<z.ZodString>>).strict().default({}),
+    /** Also cross-validate every candidate without them, so the training report shows what they add (one more CV per candidate). */
+    compare_without: z.boolean().default(true),
+  })
+  .strict();
+export type PhysicsConfig = z.infer<typeof PhysicsSchema>;
+
+interface PhysicsIssue {
+  /** Under `dataset`. */
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * `dataset.physics` against the dataset's columns: the derivation train writes into the artifact, or
+ * the problems with the section. Each physics input a chosen feature reads is taken from the feature
+ * named in `inputs`, else from the feature of the input's own name; one that a feature needs (see
+ * PHYSICS_FEATURE_INPUTS) must be found, one it only uses when present (tr, vel) may be absent.
+ */
+export function resolvePhysics(d: { columns: Record<string, ColumnSpec>; features: string[]; derived: { name: string }[]; physics?: PhysicsConfig }): { derivation: PhysicsDerivation | null; issues: PhysicsIssue[] } {
+  const physics = d.physics;
+  if (!physics) return { derivation: null, issues: [] };
+  const issues: PhysicsIssue[] = [];
+  const issue = (path: (string | number)[], message: string) => void issues.push({ path: ["physics", ...path], message });
+
+  physics.features.forEach((kind, i) => {
+    if (physics.features.indexOf(kind) !== i) issue(["features", i], `"${kind}" is listed twice`);
+  });
+  const chosen = [...new Set(physics.features)];
+  for (const kind of Object.keys(physics.names) as PhysicsFeature[]) {
+    if (physics.names[kind] !== undefined && !chosen.includes(kind)) issue(["names", kind], `"${kind}" is not in dataset.physics.features, so it has no name to change`);
+  }
+
+  // Names a derived feature cannot take: a request field with that name would mean two things.
+  const taken = new Map<string, string>();
+  for (const [name, spec] of Object.entries(d.columns)) {
+    taken.set(name, `a column (dataset.columns.${name})`);
+    for (const alias of spec.aliases) if (!taken.has(alias)) taken.set(alias, `an alias of dataset.columns.${name}`);
+  }
+  for (const x of d.derived) if (!taken.has(x.name)) taken.set(x.name, "a derived column (dataset.derived)");
+  const features = chosen.map((kind) => {
+    const name = physics.names[kind] ?? kind;
+    const at = physics.names[kind] !== undefined ? ["names", kind] : ["features", physics.features.indexOf(kind)];
+    const other = taken.get(name);
+    if (other) issue(at, `"${name}" is already ${other}; give the derived ${kind} another name with dataset.physics.names: { ${kind}: <name> }`);
+    taken.set(name, `the derived ${kind}`);
+    return { name, kind };
+  });
+
+  const needs = new Set(chosen.flatMap((k) => PHYSICS_FEATURE_INPUTS[k].needs));
+  const uses = new Set(chosen.flatMap((k) => PHYSICS_FEATURE_INPUTS[k].uses));
+  const inputs: PhysicsDerivation["inputs"] = {};
+  for (const input of PHYSICS_INPUTS) {
+    const mapped = physics.inputs[input];
+    const needed = needs.has(input);
+    if (!needed && !uses.has(input)) {
+      if (mapped !== undefined) issue(["inputs", input], `no chosen feature reads ${input} (${chosen.join(", ")}); remove it`);
+      continue;
+    }
+    const readers = chosen.filter((k) => PHYSICS_FEATURE_INPUTS[k].needs.includes(input) || PHYSICS_FEATURE_INPUTS[k].uses.includes(input)).join(", ");
+    const name = mapped ?? input;
+    const column = d.columns[name];
+    const what = `${readers} ${needed ? "needs" : "uses"} ${input} (${PHYSICS_INPUT_MEANING[input]})`;
+    if (!column) {
+      if (mapped !== undefined) issue(["inputs", input], `unknown column "${name}" (not in dataset.columns)`);
+      else if (needed) issue(["inputs", input], `${what}, and the dataset has no column "${input}"; map it to a number feature, e.g. inputs: { ${input}: <column> }`);
+      continue;
+    }
+    if (column.type !== "number") issue(["inputs", input], `${what}: "${name}" is a ${column.type} column; it must be a number column`);
+    else if (!d.features.includes(name)) issue(["inputs", input], `${what}: "${name}" is not in dataset.features; serving reads physics inputs from the model's features, so add it there`);
+    else inputs[input] = name;
+  }
+  return { derivation: issues.length === 0 ? { features, inputs } : null, issues };
+}
+
 export const DatasetSchema = z
   .object({
     path: z.string().min(1),
@@ -132,12 +222,16 @@ export const DatasetSchema = z
     derived: z.array(DerivedColumnSchema).default([]),
     /** Columns used to slice metrics and gates (season, building type). */
     slices: z.array(z.string().min(1)).default([]),
+    physics: PhysicsSchema.optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
     const known = new Set([...Object.keys(d.columns), ...d.derived.map((x) => x.name)]);
+    const physicsNames = new Set((d.physics?.features ?? []).map((kind) => d.physics?.names[kind] ?? kind));
     const check = (name: string, path: (string | number)[]) => {
-      if (!known.has(name)) ctx.addIssue({ code: "custom", path, message: `unknown column "${name}" (not in dataset.columns or dataset.derived)` });
+      if (known.has(name)) return;
+      if (physicsNames.has(name)) ctx.addIssue({ code: "custom", path, message: `"${name}" is a physics feature (dataset.physics): the model gets it by itself, it is not a column of the dataset` });
+      else ctx.addIssue({ code: "custom", path, message: `unknown column "${name}" (not in dataset.columns or dataset.derived)` });
     };
     check(d.label.column, ["label", "column"]);
     d.features.forEach((f, i) => check(f, ["features", i]));
@@ -159,6 +253,7 @@ export const DatasetSchema = z
       else if (src.type !== "date") ctx.addIssue({ code: "custom", path: ["derived", i, "from"], message: `"${x.from}" must be a date column for month_year` });
     });
     if (d.features.includes(d.label.column)) ctx.addIssue({ code: "custom", path: ["features"], message: "the label column cannot be a feature" });
+    for (const problem of resolvePhysics(d).issues) ctx.addIssue({ code: "custom", path: problem.path, message: problem.message });
   });
 export type DatasetConfig = z.infer<typeof DatasetSchema>;
 
@@ -214,6 +309,21 @@ export const DriftSchema = z
     chi2_min_effect: share.default(0.1),
     /** Share of drifted feature columns above which validation fails (0 = any drift fails). */
     max_drifted_share: share.default(0.3),
+    /**
+     * Strong drift: one column drifted this clearly fails validation by itself, whatever the
+     * drifted share (pipeline/validate-data/drift.ts, strongDrift). Its calibrated test (KS or
+     * chi-square on the group-calibrated effective sample sizes) has p < alpha and its effect
+     * (KS D or Cramér's V) is at least min_effect. Needs calibrated p-values, so it is off when
+     * the drift calibration is `none`.
+     */
+    strong: z
+      .object({
+        enabled: z.boolean().default(true),
+        alpha: share.default(0.001),
+        min_effect: share.default(0.3),
+      })
+      .strict()
+      .prefault({}),
     /**
      * Thresholds calibrated against the reference's own variability, resampled by group
      * (pipeline/validate-data/drift-calibration.ts). auto: group bootstrap when the reference

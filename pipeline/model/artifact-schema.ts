@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DataProfileSchema } from "../data/profile-schema.js";
+import { PHYSICS_FEATURES, PHYSICS_INPUTS, type PhysicsDerivation, type PhysicsInput } from "./physics.js";
 import { decodeTrees, PackedTreesSchema } from "./tree-codec.js";
 
 /**
@@ -104,6 +105,17 @@ const TreeArraysSchema = z.custom<TreeJson>().superRefine((v, ctx) => {
 const imputationEntry = z.object({ strategy: z.enum(["drop", "mean", "median", "mode", "interpolate", "ffill"]), value: z.union([z.number(), z.string()]).nullable() }).strict();
 const outlierEntry = z.object({ method: z.enum(["iqr", "zscore"]), action: z.enum(["cap", "remove"]), lower: z.number(), upper: z.number() }).strict();
 
+/**
+ * Derived physics features (pipeline/model/physics.ts), recomputed from each record's inputs wherever the
+ * model predicts: which ones, under which names, and the model feature each physics input is read from.
+ */
+export const PhysicsDerivationSchema: z.ZodType<PhysicsDerivation> = z
+  .object({
+    features: z.array(z.object({ name: z.string().min(1), kind: z.enum(PHYSICS_FEATURES) }).strict()).min(1),
+    inputs: z.object(Object.fromEntries(PHYSICS_INPUTS.map((i) => [i, z.string().min(1).optional()])) as Record<PhysicsInput, z.ZodOptional<z.ZodString>>).strict(),
+  })
+  .strict();
+
 export const PreprocessingParamsSchema = z
   .object({
     /** Per input column: how a missing value is filled at serving time (fill value fitted on training data). */
@@ -112,8 +124,10 @@ export const PreprocessingParamsSchema = z
     encoding: z.enum(["ordinal", "onehot"]),
     /** Category columns: the fitted category list (its index is the ordinal code). */
     categories: z.record(z.string(), z.array(z.string())),
-    /** Names of the encoded feature vector, in order (what the trees' feature indices refer to). */
+    /** Names of the encoded feature vector, in order (what the trees' feature indices refer to); derived physics features come last. */
     encoded_features: z.array(z.string()),
+    /** Absent in artifacts without derived features (every artifact before the field). */
+    physics: PhysicsDerivationSchema.optional(),
   })
   .strict();
 export type PreprocessingParams = z.infer<typeof PreprocessingParamsSchema>;

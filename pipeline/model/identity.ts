@@ -2,8 +2,9 @@ import { sha256Hex } from "../core/hash.js";
 import type { ModelArtifact } from "./artifact-schema.js";
 
 /**
- * Model identity is its content: a sha256 over what predicts (features, preprocessing, label
- * binning, classes, algorithm and trees), never over lineage, metrics or times. Two artifacts with
+ * Model identity is its content: a sha256 over what predicts (features, preprocessing with its
+ * derived physics features, label binning, classes, algorithm and trees), never over lineage,
+ * metrics or times. Two artifacts with
  * the same content hash give the same prediction for every input, so they are "the same model"
  * whatever their file bytes. Keys are sorted so the hash does not depend on key order.
  */

@@ -2,7 +2,7 @@ import type { ColumnSpec } from "../config/schema.js";
 import type { DataProfile } from "../data/profile-schema.js";
 import { MISSING_TOKENS, parseNumberText } from "../data/csv-values.js";
 import type { FeatureSpec, InputPolicy, ModelArtifact } from "./artifact-schema.js";
-import { categoryCode, compileTransform, type CategoryStep, type NumericStep } from "./transform.js";
+import { categoryCode, compileTransform, encodePhysics, type CategoryStep, type NumericStep, type PhysicsStep } from "./transform.js";
 
 /**
  * The one input contract: every path that turns a record into a prediction (`pipeline predict`,
@@ -88,6 +88,8 @@ export interface InputContract {
   /** Length of the encoded feature vector. */
   width: number;
   policy: InputPolicy;
+  /** Derived physics features, computed from the checked inputs into the encoded vector (null: none declared). */
+  physics: PhysicsStep | null;
 }
 
 export interface CheckOptions {
@@ -144,7 +146,7 @@ export function inputContract(model: ModelArtifact): InputContract {
       categoryStep: step.kind === "category" ? step : null,
     };
   });
-  const contract: InputContract = { fields, byKey, quiet: new Set([model.label.column]), width: plan.names.length, policy };
+  const contract: InputContract = { fields, byKey, quiet: new Set([model.label.column]), width: plan.names.length, policy, physics: plan.physics };
   contracts.set(model, contract);
   return contract;
 }
@@ -250,7 +252,9 @@ export function checkRecord(contract: InputContract, raw: unknown, options: Chec
   if (options.warnUnknownFields !== false) {
     for (const k in obj) {
       if (!Object.hasOwn(obj, k) || contract.byKey.has(k) || contract.quiet.has(k)) continue;
-      warn(k, "unknown_field", `${show(k)}: not a feature of this model; ignored`);
+      // A derived feature is the model's own computation: a value sent for it is never used.
+      const derived = contract.physics !== null && contract.physics.names.includes(k);
+      warn(k, "unknown_field", derived ? `${show(k)}: computed by the model from its inputs; the value sent is ignored` : `${show(k)}: not a feature of this model; ignored`);
     }
   }
 
@@ -275,6 +279,7 @@ export function encodeChecked(contract: InputContract, record: Record<string, Pr
       else for (let j = 0; j < step.categories.length; j++) out[step.column + j] = c >= 0 ? (j === c ? 1 : 0) : NaN;
     }
   }
+  if (contract.physics !== null) encodePhysics(contract.physics, record, out);
   return out;
 }
 

@@ -60,10 +60,12 @@ function unpackTrees(raw: Record<string, unknown>, file: string): void {
 
 /** What the schema cannot say: tree shapes must agree with the classes and the encoded features. */
 function checkConsistency(model: ModelArtifact, file: string): void {
-  const expected = encodedNames(model.features, model.preprocessing.encoding);
+  checkPhysics(model, file);
+  const derived = model.preprocessing.physics?.features.map((f) => f.name) ?? [];
+  const expected = [...encodedNames(model.features, model.preprocessing.encoding), ...derived];
   const actual = model.preprocessing.encoded_features;
   if (expected.length !== actual.length || expected.some((name, i) => name !== actual[i])) {
-    throw new InputError(`${file}: preprocessing.encoded_features: expected [${expected.join(", ")}] from "features" and the ${model.preprocessing.encoding} encoding, got [${actual.join(", ")}]`);
+    throw new InputError(`${file}: preprocessing.encoded_features: expected [${expected.join(", ")}] from "features"${derived.length ? ", " : " and "}the ${model.preprocessing.encoding} encoding${derived.length ? " and preprocessing.physics" : ""}, got [${actual.join(", ")}]`);
   }
   const nFeatures = actual.length;
   const nClasses = model.classes.length;
@@ -81,6 +83,21 @@ function checkConsistency(model: ModelArtifact, file: string): void {
         throw new InputError(`${file}: model.trees.${ti}: node ${i} refers to a feature or child that does not exist`);
       }
     }
+  });
+}
+
+/** A derivation reads number features of the model and names features of its own (never an input's name or alias). */
+function checkPhysics(model: ModelArtifact, file: string): void {
+  const physics = model.preprocessing.physics;
+  if (!physics) return;
+  const byName = new Map(model.features.map((f) => [f.name, f]));
+  for (const [input, name] of Object.entries(physics.inputs)) {
+    if (byName.get(name!)?.type !== "number") throw new InputError(`${file}: preprocessing.physics.inputs.${input}: "${name}" is not a number feature of the model`);
+  }
+  const taken = new Set(model.features.flatMap((f) => [f.name, ...(f.aliases ?? [])]));
+  physics.features.forEach((f, i) => {
+    if (taken.has(f.name)) throw new InputError(`${file}: preprocessing.physics.features.${i}.name: "${f.name}" names another feature of the model (an input, an alias or an earlier derived feature); each derived feature needs a name of its own`);
+    taken.add(f.name);
   });
 }
 

@@ -60,3 +60,64 @@ export function physicsColumns(c: { ta: Float64Array; tr: Float64Array; rh: Floa
   }
   return out;
 }
+
+export type PhysicsFeature = (typeof PHYSICS_FEATURES)[number];
+
+/** The inputs physics features read, in the order a derivation holds them (PhysicsRowWriter's `inputs`). */
+export const PHYSICS_INPUTS = ["ta", "tr", "rh", "vel", "clo", "met", "t_out"] as const;
+export type PhysicsInput = (typeof PHYSICS_INPUTS)[number];
+
+export const PHYSICS_INPUT_MEANING: Record<PhysicsInput, string> = {
+  ta: "air temperature, °C",
+  tr: "mean radiant temperature, °C",
+  rh: "relative humidity, %",
+  vel: "air speed, m/s",
+  clo: "clothing insulation, clo",
+  met: "metabolic rate, met",
+  t_out: "outdoor (running mean) temperature, °C",
+};
+
+/**
+ * Which inputs each feature cannot do without (`needs`: the functions above return NaN without them, so
+ * a config must map them) and which it uses when a row has them (`uses`: tr = ta and still air otherwise).
+ */
+export const PHYSICS_FEATURE_INPUTS: Record<PhysicsFeature, { needs: readonly PhysicsInput[]; uses: readonly PhysicsInput[] }> = {
+  pmv: { needs: ["ta", "rh", "met", "clo"], uses: ["tr", "vel"] },
+  ppd: { needs: ["ta", "rh", "met", "clo"], uses: ["tr", "vel"] },
+  t_op: { needs: ["ta"], uses: ["tr", "vel"] },
+  adaptive_dev: { needs: ["ta", "t_out"], uses: ["tr", "vel"] },
+};
+
+/**
+ * A derivation as model.json carries it (preprocessing.physics): the derived features in the order they
+ * follow the encoded inputs, and the model feature each physics input is read from (an unmapped input
+ * is missing on every row).
+ */
+export interface PhysicsDerivation {
+  features: { name: string; kind: PhysicsFeature }[];
+  inputs: Partial<Record<PhysicsInput, string>>;
+}
+
+/** Writes one row's derived values from its inputs (PHYSICS_INPUTS order, NaN = missing) to out[at], out[at + 1], … */
+export type PhysicsRowWriter = (inputs: Float64Array, out: Float64Array, at: number) => void;
+
+/**
+ * The one place derived values are computed, for a table row in training and a checked record in serving
+ * alike, so both give the same numbers bit for bit. PMV is iterated once for pmv and ppd together, and only
+ * when one of them is asked for.
+ */
+export function physicsRowWriter(kinds: readonly PhysicsFeature[]): PhysicsRowWriter {
+  const wantsPmv = kinds.includes("pmv") || kinds.includes("ppd");
+  const wantsTop = kinds.includes("t_op") || kinds.includes("adaptive_dev");
+  return (inputs, out, at) => {
+    const ta = inputs[0]!;
+    const tr = inputs[1]!;
+    const vel = inputs[3]!;
+    const p = wantsPmv ? pmvPpd(ta, tr, vel, inputs[2]!, inputs[5]!, inputs[4]!) : null;
+    const top = wantsTop ? operativeTemperature(ta, tr, vel) : Number.NaN;
+    for (let j = 0; j < kinds.length; j++) {
+      const kind = kinds[j]!;
+      out[at + j] = kind === "pmv" ? p!.pmv : kind === "ppd" ? p!.ppd : kind === "t_op" ? top : adaptiveComfortDeviation(top, inputs[6]!);
+    }
+  };
+}

@@ -1,6 +1,7 @@
 import { normalizeCategory } from "../data/csv-values.js";
 import type { Table } from "../data/table.js";
 import type { FeatureSpec, PreprocessingParams } from "./artifact-schema.js";
+import { PHYSICS_INPUTS, physicsRowWriter, type PhysicsDerivation, type PhysicsRowWriter } from "./physics.js";
 
 /**
  * The serving half of preprocessing: turns raw values into the encoded feature vector the trees
@@ -52,9 +53,30 @@ export interface CategoryStep {
 
 export type TransformStep = NumericStep | CategoryStep;
 
+/**
+ * The derived physics features (preprocessing.physics): computed from the raw input values of a row,
+ * before imputation and capping, and written after the encoded inputs. A value outside its feature's
+ * configured range counts as missing here, as the input contract makes it at serving, so a training row
+ * and the same record served derive the same numbers.
+ */
+export interface PhysicsStep {
+  /** Encoded column of the first derived feature; the others follow in order. */
+  column: number;
+  names: string[];
+  /** Per PHYSICS_INPUTS entry: the model feature it is read from, null when unmapped (always missing). */
+  sources: (string | null)[];
+  /** Per PHYSICS_INPUTS entry: the configured range of its feature, null when there is none. */
+  validRanges: ([number, number] | null)[];
+  write: PhysicsRowWriter;
+  /** One row's inputs; JavaScript runs one transform at a time. */
+  inputs: Float64Array;
+}
+
 export interface TransformPlan {
   steps: TransformStep[];
+  /** Encoded column names: the inputs' (encodedNames), then the derived physics features'. */
   names: string[];
+  physics: PhysicsStep | null;
 }
 
 /** Names of the encoded columns for a list of input features, in order. */
@@ -65,6 +87,39 @@ export function encodedNames(features: FeatureSpec[], encoding: PreprocessingPar
     else names.push(f.name);
   }
   return names;
+}
+
+/** Compiles preprocessing.physics against the model's features; the derivation's inputs must be number features. */
+export function compilePhysics(derivation: PhysicsDerivation, features: FeatureSpec[], column: number): PhysicsStep {
+  const byName = new Map(features.map((f) => [f.name, f]));
+  const sources = PHYSICS_INPUTS.map((input) => {
+    const name = derivation.inputs[input];
+    if (name === undefined) return null;
+    if (byName.get(name)?.type !== "number") throw new Error(`preprocessing.physics.inputs.${input}: "${name}" is not a number feature of the model`);
+    return name;
+  });
+  const validRanges = sources.map((name) => {
+    const f = name === null ? undefined : byName.get(name);
+    // The input contract's rule (input-contract.ts): a range is a validity range unless it was only observed.
+    return f?.type === "number" && f.range && (f.range_source ?? "config") === "config" ? f.range : null;
+  });
+  const kinds = derivation.features.map((f) => f.kind);
+  return { column, names: derivation.features.map((f) => f.name), sources, validRanges, write: physicsRowWriter(kinds), inputs: new Float64Array(PHYSICS_INPUTS.length) };
+}
+
+/** A raw physics input as the derivation reads it: NaN when missing or outside its feature's configured range. */
+function physicsInput(step: PhysicsStep, i: number, raw: number): number {
+  const range = step.validRanges[i];
+  return range && (raw < range[0] || raw > range[1]) ? NaN : raw;
+}
+
+/** Derives the physics features of one record (raw or checked values) into its encoded row. */
+export function encodePhysics(step: PhysicsStep, record: Readonly<Record<string, RecordValue>>, row: Float64Array): void {
+  for (let i = 0; i < step.sources.length; i++) {
+    const name = step.sources[i];
+    step.inputs[i] = name === null ? NaN : physicsInput(step, i, parseNumber(record[name]));
+  }
+  step.write(step.inputs, row, step.column);
 }
 
 const plans = new WeakMap<PreprocessingParams, WeakMap<FeatureSpec[], TransformPlan>>();
@@ -115,8 +170,10 @@ export function compileTransform(params: PreprocessingParams, features: FeatureS
       column += onehot ? categories.length : 1;
     }
   }
-  const plan: TransformPlan = { steps, names: encodedNames(features, params.encoding) };
-  if (plan.names.length !== column) throw new Error("encoded feature count does not match the plan");
+  const names = encodedNames(features, params.encoding);
+  if (names.length !== column) throw new Error("encoded feature count does not match the plan");
+  const physics = params.physics ? compilePhysics(params.physics, features, column) : null;
+  const plan: TransformPlan = { steps, names: physics ? [...names, ...physics.names] : names, physics };
   if (!byFeatures) {
     byFeatures = new WeakMap();
     plans.set(params, byFeatures);
@@ -168,6 +225,7 @@ export function transformRecord(record: InputRecord, params: PreprocessingParams
     if (step.kind === "number") row[step.column] = encodeNumber(step, parseNumber(value));
     else writeCategory(step, categoryCode(step, value), put);
   }
+  if (plan.physics) encodePhysics(plan.physics, record, row);
   return row;
 }
 
@@ -217,5 +275,23 @@ export function transformTableRows(table: Table, params: PreprocessingParams, fe
       }
     }
   }
+  if (plan.physics) physicsTableColumns(plan.physics, table, n, at, out);
   return { rows: n, features: out, names: plan.names };
+}
+
+/** The derived physics columns of table rows: each row's raw inputs through the same writer as encodePhysics. */
+function physicsTableColumns(step: PhysicsStep, table: Table, n: number, at: (i: number) => number, out: Float64Array[]): void {
+  const columns = step.sources.map((name) => (name === null ? undefined : table.columns.get(name)));
+  const derived = new Float64Array(step.names.length);
+  for (let i = 0; i < n; i++) {
+    const r = at(i);
+    for (let k = 0; k < columns.length; k++) {
+      const c = columns[k];
+      // Read like transformTableRows reads a number feature (a category column holding numbers as text included).
+      const raw = !c ? NaN : c.kind === "category" ? parseNumber(c.codes[r]! >= 0 ? c.categories[c.codes[r]!] : null) : c.missing[r] === 1 ? NaN : c.values[r]!;
+      step.inputs[k] = physicsInput(step, k, raw);
+    }
+    step.write(step.inputs, derived, 0);
+    for (let j = 0; j < derived.length; j++) out[step.column + j]![i] = derived[j]!;
+  }
 }

@@ -162,6 +162,16 @@ interface Prepared {
   y: Int32Array;
 }
 
+/** The matrix without its last `derived` columns: the derived physics features, which follow the encoded inputs. */
+export function withoutDerived(X: FeatureMatrix, derived: number): FeatureMatrix {
+  return { rows: X.rows, features: X.features.slice(0, X.features.length - derived), names: X.names.slice(0, X.names.length - derived) };
+}
+
+function meanStd(scores: number[]): { mean: number; std: number } {
+  const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
+  return { mean, std: Math.sqrt(scores.reduce((s, x) => s + (x - mean) ** 2, 0) / scores.length) };
+}
+
 /** Fits preprocessing on `trainRows` and encodes train (training mode) and evaluation rows (serving mode). */
 function prepare(table: Table, labels: Int32Array, config: PipelineConfig, trainRows: Int32Array, evalRows: Int32Array) {
   const params = fitPreprocessing(table, config, trainRows);
@@ -227,6 +237,10 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   });
   const prepared = folds.map((f) => prepare(table, labels, config, Int32Array.from(f.train, (i) => trainRows[i]!), Int32Array.from(f.test, (i) => trainRows[i]!)));
 
+  // With physics features declared, each candidate is also cross-validated without them (same folds,
+  // same preprocessing), so the report says what they add.
+  const derivedNames = prepared[0]?.params.physics?.features.map((f) => f.name) ?? [];
+  const compareWithout = derivedNames.length > 0 && (dataset.physics?.compare_without ?? false);
   const cv: CandidateScore[] = [];
   for (const candidate of selected) {
     const scores: number[] = [];
@@ -238,9 +252,21 @@ export async function train(input: TrainInput): Promise<TrainResult> {
       scores.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
       reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${scores[i]!.toFixed(4)}`);
     }
-    const mean = scores.reduce((s, x) => s + x, 0) / scores.length;
-    const std = Math.sqrt(scores.reduce((s, x) => s + (x - mean) ** 2, 0) / scores.length);
-    cv.push({ candidate: candidate.name, algorithm: candidate.algorithm, metric, folds: scores, mean, std, fit_seconds: (performance.now() - started) / 1000 });
+    const { mean, std } = meanStd(scores);
+    const fitSeconds = (performance.now() - started) / 1000;
+    let withoutPhysics: CandidateScore["without_physics"];
+    if (compareWithout) {
+      const without: number[] = [];
+      for (const [i, p] of prepared.entries()) {
+        const trees = await fitCandidate(candidate, withoutDerived(p.train.X, derivedNames.length), p.train.y, classes, seed, foldGroups && Int32Array.from(p.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${candidate.name} fold ${i + 1}/${prepared.length} without physics features`));
+        reporter.progressEnd?.();
+        const pred = argmaxRows(predictProbaTrees(trees, withoutDerived(p.evaluation.X, derivedNames.length), classes.length, treeCombine(candidate.algorithm)), classes.length);
+        without.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
+      }
+      withoutPhysics = { folds: without, ...meanStd(without) };
+      reporter.info(`train: ${candidate.name}: CV ${metric} ${mean.toFixed(4)} with ${derivedNames.join(", ")}, ${withoutPhysics.mean.toFixed(4)} without`);
+    }
+    cv.push({ candidate: candidate.name, algorithm: candidate.algorithm, metric, folds: scores, mean, std, fit_seconds: fitSeconds, ...(withoutPhysics ? { without_physics: withoutPhysics } : {}) });
   }
   // Ties keep the config's order: the first listed candidate wins.
   let best = 0;
@@ -256,7 +282,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const test = classificationMetrics(final.evaluation.y, proba, classes);
   const yPred = argmaxRows(proba, classes.length);
   const slices = sliceMetrics(table, split.test, final.evaluation.y, yPred, classes.length, dataset.slices);
-  const groups = featureGroups(dataset.features, final.params.encoded_features);
+  const groups = featureGroups([...dataset.features, ...derivedNames], final.params.encoded_features);
   const importance = {
     impurity: impurityByFeature(trees, groups, final.params.encoded_features.length, "criterion" in chosen.params ? chosen.params.criterion : "gini", combine),
     permutation: permutationImportance(trees, final.evaluation.X, final.evaluation.y, classes.length, groups, { repeats: config.training.permutation_importance_repeats, seed, combine }),

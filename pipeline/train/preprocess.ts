@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { DatasetConfig, PreprocessingSchema } from "../config/schema.js";
+import { resolvePhysics, type DatasetConfig, type PreprocessingSchema } from "../config/schema.js";
 import { ConfigError } from "../core/errors.js";
 import { getColumn, type Column, type Table } from "../data/table.js";
 import type { FeatureSpec, PreprocessingParams } from "../model/artifact-schema.js";
@@ -20,6 +20,8 @@ import { compileTransform, encodeNumber, transformTableRows, writeCategory, type
  *     fallback used at serving, where a single row has no neighbours;
  *  4. category columns: the categories seen in the kept rows, in the config's order when the config
  *     lists them, otherwise sorted; a value not in that list is missing at serving.
+ * Derived physics features (dataset.physics) are not fitted: they are computed from the raw inputs of
+ * each row (missing stays missing, which the trees route) and follow the encoded inputs.
  */
 
 export type PreprocessingConfig = z.infer<typeof PreprocessingSchema>;
@@ -189,7 +191,9 @@ export function fitPreprocessing(table: Table, config: PreprocessingInput, train
     }
   }
 
-  const params: PreprocessingParams = { imputation, outliers, encoding: preprocessing.encoding, categories, encoded_features: [] };
+  const physics = resolvePhysics(dataset);
+  if (physics.issues.length > 0) throw new ConfigError(`dataset.${physics.issues[0]!.path.join(".")}: ${physics.issues[0]!.message}`);
+  const params: PreprocessingParams = { imputation, outliers, encoding: preprocessing.encoding, categories, encoded_features: [], ...(physics.derivation ? { physics: physics.derivation } : {}) };
   params.encoded_features = compileTransform(params, featureSpecs(table, dataset, params, kept)).names;
   return params;
 }
@@ -226,14 +230,15 @@ function keptRows(
 
 /**
  * The artifact's feature list: number features with the config's range (or the observed range of the
- * training rows), category features with their fitted categories.
+ * training rows, marked as such: the physics derivation treats only a configured range as validity),
+ * category features with their fitted categories.
  */
 export function featureSpecs(table: Table, dataset: DatasetConfig, params: Pick<PreprocessingParams, "categories">, trainRows: ArrayLike<number>): FeatureSpec[] {
   return dataset.features.map((name): FeatureSpec => {
     const column = getColumn(table, name);
     if (column.kind === "category") return { name, type: "category", categories: params.categories[name] ?? [] };
     const spec = dataset.columns[name];
-    if (spec?.type === "number" && spec.range) return { name, type: "number", range: [spec.range[0], spec.range[1]] };
+    if (spec?.type === "number" && spec.range) return { name, type: "number", range: [spec.range[0], spec.range[1]], range_source: "config" };
     let lo = Infinity;
     let hi = -Infinity;
     for (let i = 0; i < trainRows.length; i++) {
@@ -241,7 +246,7 @@ export function featureSpecs(table: Table, dataset: DatasetConfig, params: Pick<
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    return lo <= hi ? { name, type: "number", range: [lo, hi] } : { name, type: "number" };
+    return lo <= hi ? { name, type: "number", range: [lo, hi], range_source: "training" } : { name, type: "number" };
   });
 }
 

@@ -18,6 +18,8 @@ export const CandidateScoreSchema = z
     mean: z.number(),
     std: z.number(),
     fit_seconds: z.number(),
+    /** The same folds without the derived physics features (dataset.physics with compare_without). */
+    without_physics: z.object({ folds: z.array(z.number()), mean: z.number(), std: z.number() }).strict().optional(),
   })
   .strict();
 export type CandidateScore = z.infer<typeof CandidateScoreSchema>;
@@ -93,6 +95,17 @@ export function renderTrainReport(report: MetricsReport, modelPath: string): str
   for (const c of report.cv) out.push(`| ${c.candidate}${c.candidate === report.candidate ? " ✅" : ""} | ${c.algorithm} | ${f3(c.mean)} | ${f3(c.std)} | ${c.folds.map(f3).join(", ")} | ${c.fit_seconds.toFixed(1)} |`);
   out.push("");
   if (report.cv.length > 1) out.push(...barChart(`CV ${report.selection_metric} by candidate`, report.cv.map((c) => c.candidate), report.cv.map((c) => c.mean), report.selection_metric), "");
+
+  const compared = report.cv.filter((c) => c.without_physics);
+  if (compared.length > 0) {
+    out.push("## Physics features (cross-validation with and without)", "", `Same folds and preprocessing; the derived features of \`dataset.physics\` left out of the second fit.`, "");
+    out.push(`| candidate | ${report.selection_metric} with | without | change |`, "|---|---|---|---|");
+    for (const c of compared) {
+      const change = c.mean - c.without_physics!.mean;
+      out.push(`| ${c.candidate} | ${f3(c.mean)} ± ${f3(c.std)} | ${f3(c.without_physics!.mean)} ± ${f3(c.without_physics!.std)} | ${change >= 0 ? "+" : ""}${f3(change)} |`);
+    }
+    out.push("");
+  }
 
   out.push("## Per class", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|");
   for (const cls of report.classes) {
