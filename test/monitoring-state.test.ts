@@ -140,6 +140,30 @@ describe("feedback", () => {
     expect(monitor.recordFeedback("req-4", "cool").status).toBe("unknown_request");
     expect(monitor.recordFeedback("req-5", "cool").status).toBe("recorded");
   });
+
+  it("a request id used again labels its newest prediction, and stays known as long as a fresh one", () => {
+    const monitor = createMonitor({ model, config: { feedback: { max_pending: 3 } } });
+    const rec = { ta: 22, tr: 22, rh: 50, vel: 0.1, clo: 0.6, met: 1.1, t_out: 15, season: "spring", building_type: "office", cooling_type: "air conditioned" };
+    const [a, b, c, d] = entriesFor([rec, rec, rec, rec]);
+    monitor.recordPrediction({ ...a!, request_id: "same", class: "cool" });
+    monitor.recordPrediction({ ...b!, request_id: "other-1" });
+    monitor.recordPrediction({ ...c!, request_id: "same", class: "warm" });
+    monitor.recordPrediction({ ...d!, request_id: "other-2" });
+    // four predictions, three kept: "other-1" is the oldest id now, "same" was renewed by its second use
+    expect(monitor.recordFeedback("same", "warm")).toMatchObject({ status: "recorded", predicted: "warm", correct: true });
+    expect(monitor.recordFeedback("other-2", "cool").status).toBe("recorded");
+    monitor.recordPrediction({ ...a!, request_id: "newest" });
+    expect(monitor.recordFeedback("other-1", "cool").status).toBe("unknown_request");
+    expect(monitor.metrics().feedback.n).toBe(2);
+  });
+
+  it("keeps a predicted label that is not a model class, and leaves it out of live accuracy", () => {
+    const monitor = createMonitor({ model });
+    const [e] = entriesFor([{ ta: 22, tr: 22, rh: 50, vel: 0.1, clo: 0.6, met: 1.1, t_out: 15, season: "spring", building_type: "office", cooling_type: "air conditioned" }]);
+    monitor.recordPrediction({ ...e!, class: "tepid" });
+    expect(monitor.recordFeedback(e!.request_id, "cool")).toMatchObject({ status: "recorded", predicted: "tepid", correct: false });
+    expect(monitor.metrics().feedback.n).toBe(0);
+  });
 });
 
 describe("drift window", () => {

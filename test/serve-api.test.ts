@@ -87,6 +87,9 @@ describe("prediction API", () => {
     for (const c of model.classes) expect(body.probabilities[c]).toBeCloseTo(expected.probabilities[c]!, 12);
     expect(body).toMatchObject({ model_version: "1", request_id: "req-given-1", warnings: [], confidence: body.probabilities[body.class] });
     expect(body.content_sha256).toMatch(/^[0-9a-f]{64}$/);
+    // The answer is written by a compiled serializer that drops what its schema lacks: every field is there.
+    expect(Object.keys(body).sort()).toEqual(["class", "confidence", "content_sha256", "model_version", "probabilities", "request_id", "warnings"]);
+    expect(Object.keys(body.probabilities).sort()).toEqual([...model.classes].sort());
     expect(res.headers["x-model-version"]).toBe("1");
     expect(res.headers["x-request-id"]).toBe("req-given-1");
     // A request id that could inject into logs or headers is replaced.
@@ -98,6 +101,10 @@ describe("prediction API", () => {
     const res = await app.inject({ method: "POST", url: "/predict", ...json({ ...GOOD_RECORD, building_type: "castle", rh: 400, tr: null }) });
     expect(res.statusCode).toBe(200);
     expect(res.json().warnings.map((w: { field: string; kind: string }) => `${w.field}:${w.kind}`).sort()).toEqual(["building_type:unknown_category", "rh:out_of_range", "tr:imputed_missing"]);
+    for (const w of res.json().warnings) {
+      expect(Object.keys(w).sort()).toEqual(["field", "kind", "message"]);
+      expect(w.message).toContain(w.field);
+    }
   });
 
   it("a missing required feature or a wrong type is a 400 naming the field", async () => {
@@ -140,6 +147,12 @@ describe("prediction API", () => {
       expect(out.predictions.map((p: { class: string }) => p.class)).toEqual(expected.map((e) => e.label));
       expect(out.predictions.map((p: { index: number }) => p.index)).toEqual([0, 1, 2]);
       expect(out).toMatchObject({ model_version: "1", request_id: res.headers["x-request-id"] });
+      expect(Object.keys(out).sort()).toEqual(["content_sha256", "model_version", "predictions", "request_id"]);
+      out.predictions.forEach((p: Record<string, unknown>, i: number) => {
+        expect(Object.keys(p).sort()).toEqual(["class", "confidence", "index", "probabilities", "request_id", "warnings"]);
+        expect(p.request_id).toBe(`${out.request_id}:${i}`);
+        expect(p.confidence).toBe((p.probabilities as Record<string, number>)[p.class as string]);
+      });
       expect(res.headers["x-model-version"]).toBe("1");
     }
     const bad = expectEnvelope(await app.inject({ method: "POST", url: "/predict/batch", ...json([GOOD_RECORD, { ...GOOD_RECORD, ta: "warm" }, GOOD_RECORD, 7]) }), 400, "invalid_input");

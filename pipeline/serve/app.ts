@@ -14,6 +14,9 @@ import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.
 import { createKeyStore, parseKeyEntries, presentedKey, roleAllows, type KeyStore, type Principal, type Role } from "./auth.js";
 import { classifyError, errorBody, HttpError, type ErrorType } from "./errors.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
+import { createPredictionLog } from "./prediction-log.js";
+import { LazyRequestLogger } from "./request-logger.js";
+import { PREDICT_BATCH_RESPONSE, PREDICT_RESPONSE } from "./response-schemas.js";
 import { loadServedModel, loadServedModelHere, resolveModelSource, type LoadedServedModel, type ModelState } from "./model-source.js";
 
 /**
@@ -95,7 +98,10 @@ async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: str
 }
 
 function destination(options: ServerOptions): DestinationStream {
-  return options.logDestination ?? pino.destination({ dest: 1, sync: false });
+  // Lines are gathered up to 8 kB and written together (at most a second late): with the default
+  // (write every line as it comes) each prediction cost a write system call on libuv's thread pool,
+  // the largest single cost per request under load. start.ts flushes what is left on exit.
+  return options.logDestination ?? pino.destination({ dest: 1, sync: false, minLength: 8 * 1024, periodicFlush: 1000 });
 }
 
 function versionLabel(served: LoadedServedModel): string {
@@ -145,10 +151,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
     dest,
   );
-  // Prediction lines hold only what the handler puts there (request id, the prepared feature values,
-  // class, confidence, latency, version): no header or free-form field can reach them, so they skip
-  // the redaction pass, which cost a tenth of the server's time per request.
-  const predictionLog = pino(loggerOptions, dest);
   const flushLogs = () => {
     const d = dest as { flushSync?: () => void };
     try {
@@ -182,12 +184,17 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   } else if (state.status === "failed") {
     logger.error({ event: "model_not_ready", reason: state.reason }, "model not ready");
   }
+  // Prediction lines hold only what the handler puts there (request id, the prepared feature values,
+  // class, confidence, latency, version): no header or free-form field can reach them, so they need
+  // no redaction pass (which cost a tenth of the server's time per request).
+  const predictionLog = createPredictionLog({ destination: dest, level: config.log.level, service, revision, time: isoTime, fields: predictor?.contract.fields.map((f) => f.name) ?? [] });
   if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
 
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // One line per prediction is written below; fastify's own per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    childLoggerFactory: (base, bindings, childOptions) => new LazyRequestLogger(base as unknown as Logger, bindings, childOptions) as unknown as FastifyBaseLogger,
     bodyLimit: config.body_limit_bytes,
     trustProxy: config.trust_proxy,
     genReqId: (req) => {
@@ -285,6 +292,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       max: config.rate_limit.max,
       timeWindow: config.rate_limit.window_seconds * 1000,
       keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
+      // The limit's headers go on the 429 only: three more headers on every answer cost a measurable
+      // share of a prediction's time (a client learns the limit from the refusal and its Retry-After).
+      addHeadersOnExceeding: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false },
       errorResponseBuilder: (_request, context) => {
         metrics.countRejection("rate_limited");
         const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
@@ -333,6 +343,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         on_out_of_range: f.type === "number" ? f.onOutOfRange : undefined,
       })),
       input_policy: contract.policy,
+      // Computed by the model from the features above (never sent by a client): which ones, from which inputs.
+      derived_features: m.preprocessing.physics ?? null,
       algorithm: m.model.algorithm,
       trees: s.treeCount,
       metrics: m.metrics,
@@ -351,7 +363,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const sampleRate = config.log.prediction_sample_rate;
   const logPrediction = (requestId: string, served: LoadedServedModel, p: RecordPrediction, cls: string, confidence: number, latencyMs: number) => {
     if (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate)) return;
-    predictionLog.info({ event: "prediction", request_id: requestId, input: p.checked.record, class: cls, confidence, latency_ms: latencyMs, model_version: versionLabel(served), warnings: p.checked.warnings.length });
+    predictionLog.write({ requestId, record: p.checked.record, cls, confidence, latencyMs, modelVersion: versionLabel(served), warnings: p.checked.warnings.length });
   };
 
   /** One predicted record as the API answers it; counts, logs and hands it to the monitor. */
@@ -370,7 +382,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return { class: cls, probabilities, confidence, warnings: p.checked.warnings.length ? p.checked.warnings : NO_WARNINGS };
   };
 
-  app.post("/predict", { config: { auth: "predict" } }, async (request, reply) => {
+  app.post("/predict", { config: { auth: "predict" }, schema: { response: PREDICT_RESPONSE } }, async (request, reply) => {
     const started = performance.now();
     if (state.status !== "ready") throw notReady();
     const served = state.served;
@@ -384,7 +396,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return { ...body, model_version: versionLabel(served), content_sha256: served.content_sha256, request_id: request.id };
   });
 
-  app.post("/predict/batch", { config: { auth: "predict" } }, async (request, reply) => {
+  app.post("/predict/batch", { config: { auth: "predict" }, schema: { response: PREDICT_BATCH_RESPONSE } }, async (request, reply) => {
     const started = performance.now();
     if (state.status !== "ready") throw notReady();
     const served = state.served;

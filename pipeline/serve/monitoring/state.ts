@@ -245,7 +245,17 @@ export function createMonitor(options: MonitorOptions): Monitor {
   const buckets: (Bucket | undefined)[] = new Array(config.time_buckets);
 
   // --- feedback ---
-  const pending = new Map<string, { seq: number; predicted: string; actual: string | null }>();
+  // Predictions awaiting feedback: request id → sequence number, the rest in typed arrays indexed by
+  // sequence (a slot is reused max_pending predictions later, and the stored sequence tells a reused
+  // slot from the entry asked for). One object per pending prediction, at 100,000 of them, made the
+  // garbage collector the largest cost of a loaded server and its memory grow by tens of MB.
+  const maxPending = config.feedback.max_pending;
+  const pending = new Map<string, number>();
+  const pendingSeq = new Float64Array(maxPending);
+  const pendingPredicted = new Int32Array(maxPending);
+  const pendingActual = new Int32Array(maxPending).fill(-1);
+  // A predicted label that is not a model class (the monitor's API allows it) keeps its text here.
+  const pendingOtherLabel = new Map<number, string>();
   const fbSize = config.feedback.window;
   const fbTrue = new Int32Array(fbSize);
   const fbPred = new Int32Array(fbSize);
@@ -348,24 +358,37 @@ export function createMonitor(options: MonitorOptions): Monitor {
     confidenceSum += c;
     recordBucket(ms, Number.isFinite(entry.latency_ms) ? entry.latency_ms : 0, entry.class);
 
-    pending.set(entry.request_id, { seq, predicted: entry.class, actual: null });
-    if (pending.size > config.feedback.max_pending) pending.delete(pending.keys().next().value!);
+    const at = seq % maxPending;
+    const evicted = pendingSeq[at]!;
+    if (evicted > 0) pendingOtherLabel.delete(evicted);
+    pendingSeq[at] = seq;
+    const predictedIndex = classIndex.get(entry.class);
+    pendingPredicted[at] = predictedIndex ?? -1;
+    if (predictedIndex === undefined) pendingOtherLabel.set(seq, entry.class);
+    pendingActual[at] = -1;
+    pending.delete(entry.request_id); // a reused request id moves to the newest position
+    pending.set(entry.request_id, seq);
+    if (pending.size > maxPending) pending.delete(pending.keys().next().value!);
 
     recordDriftInput(entry.input, ms);
     if (log) log.append(publicOf(recorded));
   }
 
   function recordFeedback(requestId: string, actual: string): FeedbackResult {
-    const p = pending.get(requestId);
-    if (!p) return { status: "unknown_request" };
+    const seq = pending.get(requestId);
+    const at = seq === undefined ? -1 : seq % maxPending;
+    if (seq === undefined || pendingSeq[at] !== seq) return { status: "unknown_request" };
     const a = classIndex.get(actual);
     if (a === undefined) return { status: "unknown_class", classes };
-    if (p.actual !== null) return { status: "duplicate", actual: p.actual };
-    p.actual = actual;
-    const correct = p.predicted === actual;
-    const predicted = classIndex.get(p.predicted);
+    const before = pendingActual[at]!;
+    if (before >= 0) return { status: "duplicate", actual: classes[before]! };
+    pendingActual[at] = a;
+    const predicted = pendingPredicted[at]!;
+    const predictedLabel = predicted >= 0 ? classes[predicted]! : (pendingOtherLabel.get(seq) ?? "");
+    const correct = predictedLabel === actual;
+    const p = { seq, predicted: predictedLabel };
     // The predict routes only ever answer a model class; anything else stays out of the window.
-    if (predicted !== undefined) {
+    if (predicted >= 0) {
       const i = fbCount % fbSize;
       fbTrue[i] = a;
       fbPred[i] = predicted;
