@@ -63,13 +63,13 @@ interface Tally {
   reports: DataValidationReport[];
 }
 
-async function tally(rows: number, seeds: number[], drift: DriftMode = "none"): Promise<Record<"production" | "fresh", Tally>> {
+async function tally(rows: number, seeds: number[], drift: DriftMode = "none", tested: PipelineConfig = config): Promise<Record<"production" | "fresh", Tally>> {
   const empty = (): Tally => ({ passed: 0, driftPassed: 0, drifted: 0, compared: 0, outlierErrors: 0, reports: [] });
   const out = { production: empty(), fresh: empty() };
   for (const seed of seeds) {
     const read = await batch(rows, seed, drift);
     for (const [name, reference] of [["production", production], ["fresh", fresh]] as const) {
-      const { report } = checkDataset(read, config, { reference, referenceSource: name });
+      const { report } = checkDataset(read, tested, { reference, referenceSource: name });
       const t = out[name];
       if (report.passed) t.passed++;
       if (report.drift.passed) t.driftPassed++;
@@ -80,7 +80,8 @@ async function tally(rows: number, seeds: number[], drift: DriftMode = "none"): 
     }
   }
   for (const [name, t] of Object.entries(out)) {
-    console.info(`drift ${rows} rows ${drift}, ${name}: ${t.passed}/${seeds.length} batches pass validate-data, drift passes ${t.driftPassed}/${seeds.length}, ${t.drifted}/${t.compared} column verdicts drifted`);
+    const strong = t.reports.filter((r) => r.drift.failed_by?.includes("strong_drift")).length;
+    console.info(`drift ${rows} rows ${drift}, ${name}: ${t.passed}/${seeds.length} batches pass validate-data, drift passes ${t.driftPassed}/${seeds.length} (${strong} failed by strong drift), ${t.drifted}/${t.compared} column verdicts drifted`);
   }
   return out;
 }
@@ -123,7 +124,12 @@ describe("drift that knows its own noise (issue 11, case 1)", () => {
       expect(c.psi).not.toBeNull();
       expect(c.calibrated_threshold).not.toBeNull();
       expect(c.threshold).toBeGreaterThanOrEqual(config.drift.psi_threshold);
-      expect(c.drifted).toBe(c.psi! >= c.threshold!);
+      expect(c.drifted).toBe(c.psi! >= c.threshold! || c.strong === true);
+    }
+    // Both calibrations give calibrated p-values, so the strong-drift rule is on, and it never fired.
+    for (const r of [...t.production.reports, ...t.fresh.reports]) {
+      expect(r.drift.strong).toMatchObject({ active: true, alpha: config.drift.strong.alpha, min_effect: config.drift.strong.min_effect, columns: [] });
+      expect(r.drift.failed_by).toEqual([]);
     }
   }, 180_000);
 
@@ -132,23 +138,51 @@ describe("drift that knows its own noise (issue 11, case 1)", () => {
     for (const name of ["production", "fresh"] as const) {
       expect(t[name].passed, name).toBeGreaterThanOrEqual(19);
       expect(t[name].drifted / t[name].compared, name).toBeLessThanOrEqual(0.05);
+      for (const r of t[name].reports) expect(r.drift.strong!.columns, name).toEqual([]);
     }
   }, 300_000);
 
-  it("both drift modes are still flagged at 5,000 rows", async () => {
+  it("both drift modes fail validation at 5,000 rows; a new building stock by the strong-drift rule", async () => {
     const hot = await tally(5000, seeds(1301, 5), "hot-summer");
     const stock = await tally(5000, seeds(1401, 10), "building-stock");
+    const shareOnly = await tally(5000, seeds(1401, 10), "building-stock", { ...config, drift: { ...config.drift, strong: { ...config.drift.strong, enabled: false } } });
     for (const name of ["production", "fresh"] as const) {
       // A hot summer moves season, outdoor temperature, clothing and indoor temperatures: validation fails.
       expect(hot[name].driftPassed, name).toBe(0);
       for (const r of hot[name].reports) expect(r.drift.columns.filter((c) => c.drifted).map((c) => c.column), name).toEqual(expect.arrayContaining(["season", "t_out"]));
-      // A new building stock moves the building-level columns; a batch of 25 buildings flags them
-      // in most batches (the per-building variation is large, and that is what calibration is for).
+      // A new building stock moves the building-level columns (two to four of ten features): the
+      // drifted share often stays under its limit, but the building type or cooling type moved
+      // beyond doubt (calibrated p < 0.001 counting one row per building, Cramér's V >= 0.3).
       const flagged = stock[name].reports.filter((r) => r.drift.columns.some((c) => c.drifted)).length;
       expect(flagged, name).toBeGreaterThanOrEqual(8);
+      expect(stock[name].passed, name).toBeLessThanOrEqual(2);
       expect(stock[name].drifted / stock[name].compared, name).toBeGreaterThan(0.1);
+      for (const r of stock[name].reports.filter((x) => x.drift.failed_by!.includes("strong_drift"))) {
+        const strong = r.drift.columns.filter((c) => c.strong);
+        expect(strong.map((c) => c.column), name).toEqual(r.drift.strong!.columns);
+        for (const c of strong) {
+          expect(c.drifted).toBe(true);
+          expect(c.p_value!).toBeLessThan(config.drift.strong.alpha);
+          expect(c.effect!).toBeGreaterThanOrEqual(config.drift.strong.min_effect);
+          // The report names the rule that fired, with its evidence, as an error on the column.
+          const issue = r.issues.find((i) => i.check === "drift" && i.column === c.column)!;
+          expect(issue.severity).toBe("error");
+          expect(issue.message).toMatch(/strong drift, fails validation by itself \(drift\.strong\): (KS|chi-square) p \S+ < 0\.001 with effective sizes \d+ \/ \d+, (KS D|Cramér's V) [\d.]+ ≥ 0\.3/);
+        }
+      }
+      // Without the rule each batch is judged on the drifted share alone: the ones that failed by
+      // strong drift only now pass (a strongly drifted column also counts in the share, so the
+      // share can only be lower without the rule).
+      expect(shareOnly[name].reports.every((r) => r.drift.strong!.active === false)).toBe(true);
+      stock[name].reports.forEach((r, i) => {
+        const plain = shareOnly[name].reports[i]!;
+        expect(plain.drift.drifted_share, name).toBeLessThanOrEqual(r.drift.drifted_share);
+        if (plain.drift.failed_by!.includes("drifted_share")) expect(r.drift.failed_by, name).toContain("drifted_share");
+        if (r.drift.failed_by!.length === 1 && r.drift.failed_by![0] === "strong_drift") expect(plain.drift.passed, name).toBe(true);
+      });
+      expect(shareOnly[name].passed, name).toBeGreaterThan(stock[name].passed);
     }
-  }, 180_000);
+  }, 240_000);
 
   it("KS and chi-square use the calibrated effective sizes: unchanged batches pass, a hot summer fails", async () => {
     const tests = { ...config, drift: { ...config.drift, numeric_method: "ks" as const, categorical_method: "chi2" as const } };
@@ -161,7 +195,7 @@ describe("drift that knows its own noise (issue 11, case 1)", () => {
         expect(type.effective_n!.current).toBeLessThan(0.1 * type.current_count);
         for (const c of report.drift.columns) {
           expect(c.effective_n!.current).toBeLessThanOrEqual(c.current_count);
-          expect(c.drifted).toBe(c.p_value! < tests.drift.alpha && c.effect! >= (c.method === "ks" ? tests.drift.ks_min_effect : tests.drift.chi2_min_effect));
+          expect(c.drifted).toBe((c.p_value! < tests.drift.alpha && c.effect! >= (c.method === "ks" ? tests.drift.ks_min_effect : tests.drift.chi2_min_effect)) || c.strong === true);
         }
       }
       const { report } = checkDataset(await batch(5000, 1504, "hot-summer"), tests, { reference });

@@ -122,17 +122,18 @@ export function checkDataset(read: DatasetRead, config: PipelineConfig, options:
     issues.push({ check: "drift", severity: "info", message: `drift not checked: ${drift.skipped}`, value: null, threshold: null, recommendation: null });
   } else {
     for (const c of drift.columns.filter((x) => x.drifted)) {
+      const strong = c.strong === true && drift.strong !== undefined;
       issues.push({
         check: "drift",
         column: c.column,
         severity: drift.passed ? "warning" : "error",
-        message: driftMessage(c),
-        value: c.method === "psi" ? c.psi : c.effect,
-        threshold: c.threshold ?? (c.method === "psi" ? drift.psi_threshold : c.method === "ks" ? drift.ks_min_effect : drift.chi2_min_effect),
+        message: strong ? `${driftMessage(c)}; strong drift, fails validation by itself (drift.strong): ${strongMessage(c, drift.strong!)}` : driftMessage(c),
+        value: strong ? c.p_value : c.method === "psi" ? c.psi : c.effect,
+        threshold: strong ? drift.strong!.alpha : (c.threshold ?? (c.method === "psi" ? drift.psi_threshold : c.method === "ks" ? drift.ks_min_effect : drift.chi2_min_effect)),
         recommendation: `check what changed in ${c.column} (new sites, season, sensor); retrain if the new data is the new normal`,
       });
     }
-    if (!drift.passed) {
+    if (drift.failed_by ? drift.failed_by.includes("drifted_share") : !drift.passed) {
       issues.push({
         check: "drift",
         severity: "error",
@@ -184,6 +185,13 @@ function currentGroupsOf(column: Column | undefined, rows: number): { currentGro
   if (!column) return { currentGroups: null };
   const { ids, count } = groupIds(column, rows);
   return { currentGroups: count, currentGroupIds: ids };
+}
+
+/** The evidence the strong-drift rule acted on: the calibrated p-value, its effective sizes, the effect. */
+function strongMessage(c: DriftReport["columns"][number], rule: NonNullable<DriftReport["strong"]>): string {
+  const f = (x: number | null) => (x === null ? "–" : x < 1e-4 && x > 0 ? x.toExponential(1) : x.toFixed(3));
+  const sizes = c.effective_n ? ` with effective sizes ${Math.round(c.effective_n.current)} / ${Math.round(c.effective_n.reference)}` : "";
+  return `${c.kind === "number" ? "KS" : "chi-square"} p ${f(c.p_value)} < ${rule.alpha}${sizes}, ${c.kind === "number" ? "KS D" : "Cramér's V"} ${f(c.effect)} ≥ ${rule.min_effect}`;
 }
 
 function driftMessage(c: DriftReport["columns"][number]): string {

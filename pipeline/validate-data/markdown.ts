@@ -29,7 +29,9 @@ export function renderDataReportMarkdown(report: DataValidationReport): string {
   out.push(`| issues | ${report.counts.error} errors, ${report.counts.warning} warnings, ${report.counts.info} notes |`);
   out.push(`| schema violations | ${report.schema.violation_count} (${pct(report.schema.violation_share)} of rows; limit ${pct(report.schema.max_violation_share)}) |`);
   out.push(`| duplicate rows | ${report.duplicates.count} (${pct(report.duplicates.share)}) |`);
-  out.push(`| drift | ${report.drift.skipped ? `not checked: ${cell(report.drift.skipped)}` : `${report.drift.drifted} of ${report.drift.compared} features drifted (limit ${pct(report.drift.max_drifted_share)})`} |`, "");
+  const strong = report.drift.strong?.columns ?? [];
+  const strongText = strong.length > 0 ? `; strong drift in ${strong.map(cell).join(", ")} (fails by itself)` : "";
+  out.push(`| drift | ${report.drift.skipped ? `not checked: ${cell(report.drift.skipped)}` : `${report.drift.drifted} of ${report.drift.compared} features drifted (limit ${pct(report.drift.max_drifted_share)})${strongText}`} |`, "");
 
   out.push("Score = " + Object.entries(report.score_components).map(([k, c]) => `${c.weight} × ${k} ${c.value.toFixed(3)}`).join(" + "), "");
 

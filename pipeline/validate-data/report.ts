@@ -83,6 +83,8 @@ export const DriftColumnSchema = z
     calibrated_threshold: z.number().nullable().optional(),
     /** Effective sample sizes used for the p-value (rows of one group are not independent). */
     effective_n: z.object({ current: z.number(), reference: z.number() }).strict().optional(),
+    /** Drifted strongly enough (drift.strong) to fail validation on its own; implies `drifted`. */
+    strong: z.boolean().optional(),
     note: z.string().optional(),
   })
   .strict();
@@ -118,6 +120,20 @@ export const DriftReportSchema = z
     drifted_share: z.number(),
     max_drifted_share: z.number(),
     notes: z.array(z.string()),
+    /** The strong-drift rule (drift.strong): whether it applied here, and the columns it flagged. */
+    strong: z
+      .object({
+        active: z.boolean(),
+        alpha: z.number(),
+        min_effect: z.number(),
+        /** One sentence: the rule, or why it did not apply. */
+        description: z.string(),
+        columns: z.array(z.string()),
+      })
+      .strict()
+      .optional(),
+    /** The rules that failed the drift check: the drifted share above its limit, strong drift in a column, or both. */
+    failed_by: z.array(z.enum(["drifted_share", "strong_drift"])).optional(),
     passed: z.boolean(),
   })
   .strict();
