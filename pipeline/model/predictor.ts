@@ -27,58 +27,72 @@ export interface RecordPrediction {
 }
 
 /**
- * Every tree of an ensemble in one set of typed arrays: node ids offset per tree, leaf vectors in one
- * flat array. Plain buffers, so a loader thread can hand a parsed forest over without copying.
+ * Every tree of an ensemble in one buffer of 16-byte nodes, with the two children of a node side by
+ * side (right = left + 1) and each subtree contiguous, so a walk from root to leaf touches one short
+ * run of memory per level instead of five parallel arrays, and leaf vectors are stored for leaves
+ * only. Per node: the threshold as a float64 at byte 0; at byte 8 the feature index (bit 30 set when
+ * a missing value goes left), or -1 for a leaf; at byte 12 the left child's index, or for a leaf the
+ * offset of its vector in `leafValues`. Plain buffers, so a loader thread can hand a parsed forest
+ * over without copying.
  */
 export interface PackedForest {
   nClasses: number;
   /** "mean": leaves hold probabilities, averaged; "sum_softmax": leaves hold raw scores (boosting), summed then softmax. */
   combine: "mean" | "sum_softmax";
   roots: Int32Array;
-  feature: Int32Array;
-  threshold: Float64Array;
-  left: Int32Array;
-  right: Int32Array;
-  missingLeft: Uint8Array;
-  value: Float64Array;
+  /** 16 bytes per node (layout above). */
+  nodes: ArrayBuffer;
+  leafValues: Float64Array;
 }
+
+const MISSING_LEFT = 1 << 30;
+const FEATURE_MASK = MISSING_LEFT - 1;
 
 export function packForest(model: ModelArtifact): PackedForest {
   const k = model.classes.length;
   const trees = model.model.trees;
   const total = trees.reduce((s, t) => s + t.feature.length, 0);
-  const packed: PackedForest = {
-    nClasses: k,
-    combine: treeCombine(model.model.algorithm, model.model.combine),
-    roots: new Int32Array(trees.length),
-    feature: new Int32Array(total),
-    threshold: new Float64Array(total),
-    left: new Int32Array(total),
-    right: new Int32Array(total),
-    missingLeft: new Uint8Array(total),
-    value: new Float64Array(total * k),
-  };
-  let base = 0;
+  const leaves = trees.reduce((s, t) => s + t.feature.filter((f) => f < 0).length, 0);
+  const nodes = new ArrayBuffer(total * 16);
+  const f64 = new Float64Array(nodes);
+  const i32 = new Int32Array(nodes);
+  const leafValues = new Float64Array(leaves * k);
+  const roots = new Int32Array(trees.length);
+  let next = 0;
+  let leafAt = 0;
   trees.forEach((t, ti) => {
-    packed.roots[ti] = base;
-    for (let i = 0; i < t.feature.length; i++) {
-      const at = base + i;
-      packed.feature[at] = t.feature[i]!;
-      packed.threshold[at] = t.threshold[i]!;
-      packed.left[at] = base + t.left[i]!;
-      packed.right[at] = base + t.right[i]!;
-      packed.missingLeft[at] = t.missing_left[i]!;
-      const v = t.value[i];
-      if (t.feature[i]! < 0 && v) for (let c = 0; c < k; c++) packed.value[at * k + c] = v[c]!;
+    roots[ti] = next++;
+    // (old node, its new index): each internal node reserves the next two slots for its children
+    // and the left subtree is laid out before the right one.
+    const stack: [number, number][] = [[0, roots[ti]!]];
+    while (stack.length > 0) {
+      const [old, at] = stack.pop()!;
+      const feature = t.feature[old]!;
+      if (feature < 0) {
+        const v = t.value[old];
+        f64[2 * at] = 0;
+        i32[4 * at + 2] = -1;
+        i32[4 * at + 3] = leafAt;
+        for (let c = 0; c < k; c++) leafValues[leafAt + c] = v ? v[c]! : 0;
+        leafAt += k;
+        continue;
+      }
+      if (feature > FEATURE_MASK) throw new Error(`feature index ${feature} is too large to pack`);
+      const left = next;
+      next += 2;
+      f64[2 * at] = t.threshold[old]!;
+      i32[4 * at + 2] = feature | (t.missing_left[old] ? MISSING_LEFT : 0);
+      i32[4 * at + 3] = left;
+      stack.push([t.right[old]!, left + 1], [t.left[old]!, left]);
     }
-    base += t.feature.length;
   });
-  return packed;
+  if (next !== total) throw new Error(`packed ${next} of ${total} nodes: a tree has unreachable nodes`);
+  return { nClasses: k, combine: treeCombine(model.model.algorithm, model.model.combine), roots, nodes, leafValues };
 }
 
 /** The buffers to transfer with postMessage. */
 export function packedForestBuffers(p: PackedForest): ArrayBuffer[] {
-  return [p.roots, p.feature, p.threshold, p.left, p.right, p.missingLeft, p.value].map((a) => a.buffer as ArrayBuffer);
+  return [p.roots.buffer as ArrayBuffer, p.nodes, p.leafValues.buffer as ArrayBuffer];
 }
 
 const predictors = new WeakMap<ModelArtifact, CompiledPredictor>();
@@ -98,20 +112,23 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
 export function predictorFromPacked(model: ModelArtifact, packed: PackedForest): CompiledPredictor {
   const k = packed.nClasses;
   if (k !== model.classes.length) throw new Error(`packed forest has ${k} classes, the model ${model.classes.length}`);
-  const { roots, feature, threshold, left, right, missingLeft, value } = packed;
+  const { roots, leafValues: value } = packed;
+  const f64 = new Float64Array(packed.nodes);
+  const i32 = new Int32Array(packed.nodes);
   const nTrees = roots.length;
   const softmax = packed.combine === "sum_softmax";
 
-  /** The leaf a row (at `offset` in `row`) reaches from `root`. */
+  /** The offset in `value` of the leaf a row (at `offset` in `row`) reaches from `root`. */
   const leaf = (row: Float64Array, offset: number, root: number): number => {
     let node = root;
-    let f = feature[node]!;
-    while (f >= 0) {
-      const x = row[offset + f]!;
-      node = x !== x ? (missingLeft[node] ? left[node]! : right[node]!) : x <= threshold[node]! ? left[node]! : right[node]!;
-      f = feature[node]!;
+    let meta = i32[4 * node + 2]!;
+    while (meta >= 0) {
+      const x = row[offset + (meta & FEATURE_MASK)]!;
+      const left = i32[4 * node + 3]!;
+      node = x !== x ? ((meta & MISSING_LEFT) !== 0 ? left : left + 1) : x <= f64[2 * node]! ? left : left + 1;
+      meta = i32[4 * node + 2]!;
     }
-    return node;
+    return i32[4 * node + 3]!;
   };
 
   /** Summed leaf vectors → probabilities, in place. */
@@ -136,14 +153,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
   const predictRow = (row: Float64Array, out: Float64Array): void => {
     out.fill(0);
     for (let ti = 0; ti < nTrees; ti++) {
-      let node = roots[ti]!;
-      let f = feature[node]!;
-      while (f >= 0) {
-        const x = row[f]!;
-        node = x !== x ? (missingLeft[node] ? left[node]! : right[node]!) : x <= threshold[node]! ? left[node]! : right[node]!;
-        f = feature[node]!;
-      }
-      const o = node * k;
+      const o = leaf(row, 0, roots[ti]!);
       for (let c = 0; c < k; c++) out[c]! += value[o + c]!;
     }
     finish(out, 0);
@@ -155,7 +165,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     for (let ti = 0; ti < nTrees; ti++) {
       const root = roots[ti]!;
       for (let r = 0; r < n; r++) {
-        const o = leaf(rows, r * width, root) * k;
+        const o = leaf(rows, r * width, root);
         for (let c = 0; c < k; c++) out[r * k + c]! += value[o + c]!;
       }
     }
