@@ -59,4 +59,7 @@ LABEL org.opencontainers.image.title="${MODEL_NAME}-server" \
       pipeline.model.sha256="${MODEL_SHA256}" \
       pipeline.model.content_sha256="${MODEL_CONTENT_SHA256}" \
       pipeline.data.sha256="${DATA_SHA256}"
-ENTRYPOINT ["node", "/app/dist/cli/main.js", "serve", "--model", "/app/model/model.json"]
+# A 4 MB young generation (V8's default grows to 16 MB per semi-space): about 6 MB less resident
+# when ready and far less under load, for no measurable loss of throughput (bench/serve.ts runs the
+# server with the flags of this line).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/cli/main.js", "serve", "--model", "/app/model/model.json"]

@@ -1,16 +1,15 @@
 import { freePort } from "../pipeline/image/run.js";
 /**
- * Shared pieces of bench/serve.ts and bench/serve-soak.ts: the server built the way it ships (one
- * compiled bundle run by plain node, no tsx), servers on free 127.0.0.1 ports, autocannon runs, and
+ * Shared pieces of bench/serve.ts and bench/serve-soak.ts: the server run the way the image runs it
+ * (dist/ compiled by tsc, plain node with the ENTRYPOINT's flags, no tsx), servers on free 127.0.0.1 ports, autocannon runs, and
  * resident memory from /proc.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
-import { build } from "esbuild";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const OUT = path.join(ROOT, "out/bench/serve");
@@ -41,15 +40,25 @@ process.on("exit", () => {
 });
 
 
-/** cli/main.ts as one ESM bundle (dependencies stay in node_modules), what `node dist/cli/main.js` runs. */
-export async function buildServerBundle(): Promise<string> {
-  const outfile = path.join(OUT, "main.mjs");
+/**
+ * The server as the image runs it: `npm run build` (tsc, dist/ as the Dockerfile compiles it) and the
+ * node flags of the Dockerfile's ENTRYPOINT. Returns the command line up to `serve`.
+ */
+export async function buildServer(options: { nodeFlags?: string[] } = {}): Promise<string[]> {
   await mkdir(OUT, { recursive: true });
-  const common = { bundle: true, platform: "node", format: "esm", target: "node20", packages: "external", logLevel: "error" } as const;
-  await build({ ...common, entryPoints: [path.join(ROOT, "cli/main.ts")], outfile });
-  // The model loader thread's entry, beside the bundle as it is beside model-source.js in dist/.
-  await build({ ...common, entryPoints: [path.join(ROOT, "pipeline/serve/model-load-worker.ts")], outfile: path.join(OUT, "model-load-worker.js") });
-  return outfile;
+  const built = spawnSync("npm", ["run", "build", "--silent"], { cwd: ROOT, stdio: "inherit" });
+  if (built.status !== 0) throw new Error("npm run build failed");
+  return [...(options.nodeFlags ?? (await entrypointNodeFlags())), path.join(ROOT, "dist/cli/main.js")];
+}
+
+/** The node flags in the Dockerfile's ENTRYPOINT (exec form), e.g. ["--max-semi-space-size=4"]. */
+export async function entrypointNodeFlags(): Promise<string[]> {
+  const dockerfile = await readFile(path.join(ROOT, "Dockerfile"), "utf8");
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile);
+  if (!line) throw new Error("Dockerfile: no exec-form ENTRYPOINT");
+  const argv = JSON.parse(line[1]!) as string[];
+  if (argv[0] !== "node") throw new Error(`Dockerfile ENTRYPOINT does not start with node: ${line[1]}`);
+  return argv.slice(1, argv.findIndex((a) => a.endsWith("main.js")));
 }
 
 /** A serving config for the benchmark: the project's config, with the rate limit out of the way of one load generator. */
@@ -99,10 +108,10 @@ function track(name: string, child: ChildProcess, url: string): Started {
   };
 }
 
-/** `pipeline serve` from the bundle, logs to /dev/null (what a log collector reading stdout costs is not measured). */
-export async function startPipelineServer(bundle: string, config: string): Promise<Started> {
+/** `pipeline serve` from dist/, logs to /dev/null (what a log collector reading stdout costs is not measured). */
+export async function startPipelineServer(server: string[], config: string): Promise<Started> {
   const port = await freePort();
-  const child = spawn(process.execPath, [bundle, "serve", "--model", MODEL, "--config", config, "--host", "127.0.0.1", "--port", String(port)], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PIPELINE_QUIET: "1" } });
+  const child = spawn(process.execPath, [...server, "serve", "--model", MODEL, "--config", config, "--host", "127.0.0.1", "--port", String(port)], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PIPELINE_QUIET: "1" } });
   const started = track("pipeline serve", child, `http://127.0.0.1:${port}`);
   await waitFor(`${started.url}/ready`, child, "pipeline serve", 120_000);
   return started;

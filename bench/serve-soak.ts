@@ -8,7 +8,7 @@
  * The maximum is measured first (--probe seconds, unthrottled, 50 connections); the soak then holds
  * that rate (autocannon overallRate) with the same connections.
  */
-import { benchConfig, buildServerBundle, fmt, load, machine, RECORD, rssMb, startPipelineServer } from "./serve-common.js";
+import { benchConfig, buildServer, fmt, load, machine, RECORD, rssMb, startPipelineServer } from "./serve-common.js";
 
 function parseArgs(argv: string[]): { seconds: number; connections: number; probe: number } {
   const args = { seconds: 60, connections: 50, probe: 10 };
@@ -27,8 +27,8 @@ async function main(): Promise<void> {
   const body = JSON.stringify(RECORD);
   console.log(`bench/serve-soak: probe ${args.probe} s, then ${args.seconds} s at the measured maximum, ${args.connections} connections`);
   console.log(`machine at start: ${machine()}`);
-  const bundle = await buildServerBundle();
-  const server = await startPipelineServer(bundle, await benchConfig());
+  const serverCommand = await buildServer();
+  const server = await startPipelineServer(serverCommand, await benchConfig());
   const url = `${server.url}/predict`;
   await load(url, body, { connections: args.connections, seconds: 2 });
   const probe = await load(url, body, { connections: args.connections, seconds: args.probe });

@@ -1,14 +1,15 @@
 /**
  * Benchmark of the prediction service (a benchmark, not a test: it prints ratios, asserts nothing).
  *
- *   npm run bench:serve            (npx tsx bench/serve.ts [--seconds 10] [--rounds 3] [--connections 50] [--python /usr/bin/python3] [--no-fastapi])
+ *   npm run bench:serve            (npx tsx bench/serve.ts [--seconds 10] [--rounds 3] [--connections 50] [--python /usr/bin/python3] [--no-fastapi] [--node-flags "..."])
  *
  * In one run, each server alone on the machine in turn, autocannon POSTs the same record to /predict:
  *   (a) a bare node:http server that parses the body and answers a fixed JSON: this machine's ceiling;
  *   (b) FastAPI + uvicorn + scikit-learn serving a RandomForestClassifier of the production forest's
  *       size, trained on the same data (bench/serve_fastapi.py);
- *   (c) `pipeline serve` with the production forest (models/thermal-comfort/v1/model.json), built
- *       as it ships and run by plain node, with its defaults: every prediction logged, monitoring on.
+ *   (c) `pipeline serve` with the production forest (models/thermal-comfort/v1/model.json), run as
+ *       the image runs it (dist/ from `npm run build`, the Dockerfile ENTRYPOINT's node flags unless
+ *       --node-flags is given), with its defaults: every prediction logged, monitoring on.
  * Then /predict/batch with 1,000 rows of the dataset against scikit-learn's in-process predict_proba
  * on the same rows, and the server's resident memory with the model loaded.
  * Goals (issue 7): (c) >= 0.7x (a) throughput, p99 <= 10 ms, no errors, RSS <= 100 MB, batch >= 2x.
@@ -20,7 +21,7 @@ import path from "node:path";
 import { readDataset } from "../pipeline/data/csv.js";
 import type { DatasetConfig } from "../pipeline/config/schema.js";
 import { cellText } from "../pipeline/data/table.js";
-import { benchConfig, buildServerBundle, fmt, load, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startPipelineServer, type LoadResult } from "./serve-common.js";
+import { benchConfig, buildServer, fmt, load, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startPipelineServer, type LoadResult } from "./serve-common.js";
 
 interface Args {
   seconds: number;
@@ -28,6 +29,8 @@ interface Args {
   connections: number;
   python: string;
   fastapi: boolean;
+  /** Node flags for the server (default: those of the Dockerfile's ENTRYPOINT). */
+  nodeFlags?: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -39,6 +42,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === "--rounds") args.rounds = Number(argv[++i]);
     else if (a === "--python") args.python = argv[++i]!;
     else if (a === "--no-fastapi") args.fastapi = false;
+    else if (a === "--node-flags") args.nodeFlags = argv[++i]!.split(" ").filter(Boolean);
     else throw new Error(`unknown option ${a}`);
   }
   if (!(args.seconds >= 1) || !(args.connections >= 1)) throw new Error("--seconds and --connections must be positive");
@@ -94,7 +98,7 @@ async function main(): Promise<void> {
   console.log(`bench/serve: ${args.connections} connections, ${args.rounds} rounds of ${args.seconds} s per server, POST /predict with ${MODEL}`);
   console.log(`machine at start: ${machine()}`);
 
-  const bundle = await buildServerBundle();
+  const serverCommand = await buildServer(args.nodeFlags === undefined ? {} : { nodeFlags: args.nodeFlags });
   const records = await batchRecords(1000);
   const recordsFile = path.join(OUT, "batch-records.json");
   await writeFile(recordsFile, JSON.stringify(records));
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
   // (a) the ceiling and (c) the pipeline server, both started, measured in alternating rounds: other
   // work on a shared machine then weighs on both alike, and the per-round ratios show how much it moved.
   const ceiling = await startCeilingServer();
-  const server = await startPipelineServer(bundle, await benchConfig());
+  const server = await startPipelineServer(serverCommand, await benchConfig());
   const rssReady = await rssMb(server.child.pid!);
   await load(`${ceiling.url}/predict`, body, warm);
   await load(`${server.url}/predict`, body, warm);

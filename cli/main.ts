@@ -1,22 +1,35 @@
 #!/usr/bin/env node
 import { Command } from "commander";
-import { register as registerGenerate } from "./commands/generate.js";
-import { register as registerInit } from "./commands/init.js";
-import { register as registerValidateData } from "./commands/validate-data.js";
-import { register as registerTrain } from "./commands/train.js";
-import { register as registerPredict } from "./commands/predict.js";
-import { register as registerValidateModel } from "./commands/validate-model.js";
-import { register as registerPromote } from "./commands/promote.js";
-import { register as registerRegistry } from "./commands/registry.js";
-import { register as registerRollback } from "./commands/rollback.js";
-import { register as registerRun } from "./commands/run.js";
-import { register as registerCandidates } from "./commands/candidates.js";
-import { register as registerNotify } from "./commands/notify.js";
-import { register as registerTrainDecision } from "./commands/train-decision.js";
-import { register as registerBuildImage } from "./commands/build-image.js";
-import { register as registerBaseImage } from "./commands/base-image.js";
-import { register as registerServe } from "./commands/serve.js";
-import { register as registerDeploy } from "./commands/deploy.js";
+
+type Register = (program: Command) => void;
+type Loader = () => Promise<{ register: Register }>;
+
+/**
+ * Each command's module, loaded only when it runs: `pipeline serve` (what an image runs) then never
+ * loads the trainer, the deploy client or Octokit, which kept several MB resident for nothing.
+ * Help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, Loader[]> = {
+  generate: [() => import("./commands/generate.js")],
+  init: [() => import("./commands/init.js")],
+  "validate-data": [() => import("./commands/validate-data.js")],
+  train: [() => import("./commands/train.js")],
+  predict: [() => import("./commands/predict.js")],
+  "validate-model": [() => import("./commands/validate-model.js")],
+  promote: [() => import("./commands/promote.js")],
+  registry: [() => import("./commands/registry.js")],
+  rollback: [() => import("./commands/rollback.js")],
+  run: [() => import("./commands/run.js")],
+  candidates: [() => import("./commands/candidates.js")],
+  notify: [() => import("./commands/notify.js")],
+  "train-decision": [() => import("./commands/train-decision.js")],
+  "build-image": [() => import("./commands/build-image.js")],
+  "base-image": [() => import("./commands/base-image.js")],
+  serve: [() => import("./commands/serve.js")],
+  deploy: [() => import("./commands/deploy.js")],
+};
+// candidates.ts also defines select-best.
+COMMANDS["select-best"] = COMMANDS.candidates!;
 
 const program = new Command("pipeline")
   .description("GitOps pipeline for machine learning: validate data, train, gate, promote, deploy.")
@@ -30,8 +43,8 @@ const program = new Command("pipeline")
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-for (const register of [registerGenerate, registerInit, registerValidateData, registerTrain, registerPredict, registerValidateModel, registerPromote, registerRegistry, registerRollback, registerRun, registerCandidates, registerNotify, registerTrainDecision, registerBuildImage, registerBaseImage, registerServe, registerDeploy]) {
-  register(program);
-}
+const named = process.argv.slice(2).find((a) => !a.startsWith("-"));
+const loaders = named !== undefined && Object.hasOwn(COMMANDS, named) ? COMMANDS[named]! : [...new Set(Object.values(COMMANDS).flat())];
+for (const load of loaders) (await load()).register(program);
 
 await program.parseAsync(process.argv);

@@ -138,7 +138,7 @@ describe("the service image in the registry", () => {
   });
 
   it("runs pipeline serve on the baked-in model as the non-root user, on PORT 8080", () => {
-    expect(config.config.Entrypoint).toEqual(["node", "/app/dist/cli/main.js", "serve", "--model", "/app/model/model.json"]);
+    expect(config.config.Entrypoint).toEqual(["node", "--max-semi-space-size=4", "/app/dist/cli/main.js", "serve", "--model", "/app/model/model.json"]);
     expect(config.config.User).toBe("65532:65532");
     expect(config.config.Env).toContain("PORT=8080");
     expect(config.config.Env).toContain("NODE_ENV=production");
