@@ -361,22 +361,25 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   });
 
   const sampleRate = config.log.prediction_sample_rate;
-  const logPrediction = (requestId: string, served: LoadedServedModel, p: RecordPrediction, cls: string, confidence: number, latencyMs: number) => {
+  // Fixed once the model is loaded: computed here, not per prediction.
+  const servedVersion = state.status === "ready" ? versionLabel(state.served) : "";
+  const checkOptions = { numericText: "warn" } as const;
+  const logPrediction = (requestId: string, p: RecordPrediction, cls: string, confidence: number, latencyMs: number) => {
     if (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate)) return;
-    predictionLog.write({ requestId, record: p.checked.record, cls, confidence, latencyMs, modelVersion: versionLabel(served), warnings: p.checked.warnings.length });
+    predictionLog.write({ requestId, record: p.checked.record, cls, confidence, latencyMs, modelVersion: servedVersion, warnings: p.checked.warnings.length });
   };
 
   /** One predicted record as the API answers it; counts, logs and hands it to the monitor. */
-  const answer = (requestId: string, served: LoadedServedModel, p: RecordPrediction, latencyMs: number) => {
+  const answer = (requestId: string, p: RecordPrediction, latencyMs: number) => {
     const classes = predictor!.classes;
     const proba = p.probabilities!;
     const probabilities: Record<string, number> = {};
     for (let c = 0; c < classes.length; c++) probabilities[classes[c]!] = proba[c]!;
     const cls = classes[p.classIndex]!;
     const confidence = proba[p.classIndex]!;
-    const version = versionLabel(served);
+    const version = servedVersion;
     metrics.countPrediction(cls, version);
-    logPrediction(requestId, served, p, cls, confidence, latencyMs);
+    logPrediction(requestId, p, cls, confidence, latencyMs);
     // ─── MONITORING PLUG-IN POINT (1/2): every predicted record goes to the monitor. ───
     monitor?.recordPrediction({ request_id: requestId, time: Date.now(), input: p.checked.record, class: cls, probabilities, confidence, latency_ms: latencyMs, model_version: version });
     return { class: cls, probabilities, confidence, warnings: p.checked.warnings.length ? p.checked.warnings : NO_WARNINGS };
@@ -386,14 +389,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const started = performance.now();
     if (state.status !== "ready") throw notReady();
     const served = state.served;
-    const p = predictor!.predictRecord(request.body, { numericText: "warn" });
+    const p = predictor!.predictRecord(request.body, checkOptions);
     if (!p.checked.ok) {
       metrics.countRejection(p.checked.errors[0]!.kind);
       throw new HttpError(400, "invalid_input", `the record cannot be predicted: ${p.checked.errors.map((e) => e.message).join("; ").slice(0, 500)}`, { fields: p.checked.errors });
     }
-    const body = answer(request.id, served, p, performance.now() - started);
-    reply.header("x-model-version", versionLabel(served));
-    return { ...body, model_version: versionLabel(served), content_sha256: served.content_sha256, request_id: request.id };
+    const a = answer(request.id, p, performance.now() - started);
+    reply.header("x-model-version", servedVersion);
+    return { class: a.class, probabilities: a.probabilities, confidence: a.confidence, warnings: a.warnings, model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id };
   });
 
   app.post("/predict/batch", { config: { auth: "predict" }, schema: { response: PREDICT_BATCH_RESPONSE } }, async (request, reply) => {
@@ -415,7 +418,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       throw new HttpError(413, "payload_too_large", `the batch has ${records.length} records; at most ${config.max_batch} per request`);
     }
     // All records checked, the valid ones predicted together (tree by tree: cache-friendly).
-    const results = predictor!.predictRecords(records, { numericText: "warn" });
+    const results = predictor!.predictRecords(records, checkOptions);
     let fields: FieldProblem[] | null = null;
     for (let i = 0; i < results.length; i++) {
       const p = results[i]!;
@@ -430,9 +433,13 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       throw new HttpError(400, "invalid_input", `${bad} of ${records.length} records cannot be predicted; nothing was predicted (the fields name each problem)`, { fields });
     }
     const perRecord = (performance.now() - started) / records.length;
-    const predictions = results.map((p, i) => ({ index: i, request_id: `${request.id}:${i}`, ...answer(`${request.id}:${i}`, served, p, perRecord) }));
-    reply.header("x-model-version", versionLabel(served));
-    return { predictions, model_version: versionLabel(served), content_sha256: served.content_sha256, request_id: request.id };
+    const predictions = results.map((p, i) => {
+      const id = `${request.id}:${i}`;
+      const a = answer(id, p, perRecord);
+      return { index: i, request_id: id, class: a.class, probabilities: a.probabilities, confidence: a.confidence, warnings: a.warnings };
+    });
+    reply.header("x-model-version", servedVersion);
+    return { predictions, model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id };
   });
 
   // ─── MONITORING PLUG-IN POINT (2/2): the monitoring routes and the dashboard (pipeline/serve/monitoring/). ───
