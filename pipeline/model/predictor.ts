@@ -125,7 +125,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     while (meta >= 0) {
       const x = row[offset + (meta & FEATURE_MASK)]!;
       const left = i32[4 * node + 3]!;
-      node = x !== x ? ((meta & MISSING_LEFT) !== 0 ? left : left + 1) : x <= f64[2 * node]! ? left : left + 1;
+      node = x !== x ? ((meta & MISSING_LEFT) !== 0 ? left : left + 1) : left + +(x > f64[2 * node]!);
       meta = i32[4 * node + 2]!;
     }
     return i32[4 * node + 3]!;
@@ -150,12 +150,57 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     if (sum > 0) for (let c = 0; c < k; c++) out[o + c]! /= sum;
   };
 
+  /** One step down from an internal node (its meta word `meta`) for the row. */
+  const child = (row: Float64Array, node: number, meta: number): number => {
+    const x = row[meta & FEATURE_MASK]!;
+    const left = i32[4 * node + 3]!;
+    return x !== x ? ((meta & MISSING_LEFT) !== 0 ? left : left + 1) : left + +(x > f64[2 * node]!);
+  };
+
+  const addLeaf = (out: Float64Array, o: number): void => {
+    for (let j = 0; j < k; j++) out[j]! += value[o + j]!;
+  };
+
   const predictRow = (row: Float64Array, out: Float64Array): void => {
     out.fill(0);
-    for (let ti = 0; ti < nTrees; ti++) {
-      const o = leaf(row, 0, roots[ti]!);
-      for (let c = 0; c < k; c++) out[c]! += value[o + c]!;
+    // Four trees walked side by side: each level of one walk is a load from a different place in a
+    // forest larger than the cache, and four independent walks let the processor wait for four
+    // loads at once instead of one after another. Leaves are still added in tree order, so the sums
+    // are bit for bit those of one tree at a time.
+    let ti = 0;
+    for (; ti + 4 <= nTrees; ti += 4) {
+      let a = roots[ti]!;
+      let b = roots[ti + 1]!;
+      let c = roots[ti + 2]!;
+      let d = roots[ti + 3]!;
+      let ma = i32[4 * a + 2]!;
+      let mb = i32[4 * b + 2]!;
+      let mc = i32[4 * c + 2]!;
+      let md = i32[4 * d + 2]!;
+      while (ma >= 0 || mb >= 0 || mc >= 0 || md >= 0) {
+        if (ma >= 0) {
+          a = child(row, a, ma);
+          ma = i32[4 * a + 2]!;
+        }
+        if (mb >= 0) {
+          b = child(row, b, mb);
+          mb = i32[4 * b + 2]!;
+        }
+        if (mc >= 0) {
+          c = child(row, c, mc);
+          mc = i32[4 * c + 2]!;
+        }
+        if (md >= 0) {
+          d = child(row, d, md);
+          md = i32[4 * d + 2]!;
+        }
+      }
+      addLeaf(out, i32[4 * a + 3]!);
+      addLeaf(out, i32[4 * b + 3]!);
+      addLeaf(out, i32[4 * c + 3]!);
+      addLeaf(out, i32[4 * d + 3]!);
     }
+    for (; ti < nTrees; ti++) addLeaf(out, leaf(row, 0, roots[ti]!));
     finish(out, 0);
   };
 
