@@ -186,37 +186,31 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   const delta = Array.from({ length: K }, () => new Float64Array(buffer(8 * n)));
   const growers = threads > 1 ? await ClassTreeWorkers.start(data, p, gh, delta, threads - 1) : null;
   const local = new GradientTreeGrower(data, p);
-  const proba = new Float64Array(n * K);
+  const proba = new Float64Array(K);
+  const trainY = train.y;
   const trees: TreeJson[] = [];
   let iterations = 0;
   try {
     for (let it = 0; it < p.max_iter; it++) {
-      softmaxRows(raw, proba, n, K);
-      for (let k = 0; k < K; k++) {
-        const g = gh[k]!;
-        for (let i = 0; i < n; i++) {
-          const pk = proba[i * K + k]!;
-          const wi = w[i]!;
-          g[2 * i] = wi * (pk - (train.y[i] === k ? 1 : 0));
-          g[2 * i + 1] = wi * pk * (1 - pk);
-        }
-      }
+      softmaxGradients(raw, proba, trainY, w, gh, n, K);
       // Class k's tree goes to thread k % threads (0 = this one); each depends only on its gradients.
       const iterTrees: (BoostTree | Promise<BoostTree>)[] = [];
       for (let k = 0; k < K; k++) if (growers && k % threads !== 0) iterTrees[k] = growers.grow(k, (k % threads) - 1);
       for (let k = 0; k < K; k++) {
         if (growers && k % threads !== 0) continue;
-        const t = local.grow(gh[k]!);
-        t.leafValues(delta[k]!);
-        iterTrees[k] = t;
+        iterTrees[k] = local.grow(gh[k]!);
       }
       const grown = await Promise.all(iterTrees);
       // Raw scores are updated after all K trees of the iteration: each is fitted to the same gradients.
       for (let k = 0; k < K; k++) {
         const t = grown[k]!;
         t.missingCodes = local.missingCodes;
-        const dk = delta[k]!;
-        for (let i = 0; i < n; i++) raw[i * K + k] += dk[i]!;
+        // A tree grown here still knows its leaves' rows: added straight into raw, no row-order delta pass.
+        if (t.hasRows) t.addLeafValues(raw, K, k);
+        else {
+          const dk = delta[k]!;
+          for (let i = 0; i < n; i++) raw[i * K + k] += dk[i]!;
+        }
         if (validCodes && validRaw) t.addToBinned(validCodes, validRaw, K, k);
         trees.push(t.toJson(K, k, it === 0 ? initScores[k]! : 0));
       }
@@ -241,7 +235,12 @@ function shouldStop(losses: number[], nIterNoChange: number, tol: number): boole
   return true;
 }
 
-function softmaxRows(raw: Float64Array, out: Float64Array, n: number, K: number): void {
+/**
+ * Softmax of each row's raw scores and, from it, the gradient and hessian of every class, in one pass over
+ * the rows (raw, labels and weights are read once per iteration, not once per class). `p` is scratch of
+ * length K.
+ */
+function softmaxGradients(raw: Float64Array, p: Float64Array, y: Int32Array, w: Float64Array, gh: Float64Array[], n: number, K: number): void {
   for (let i = 0; i < n; i++) {
     const o = i * K;
     let max = raw[o]!;
@@ -249,10 +248,17 @@ function softmaxRows(raw: Float64Array, out: Float64Array, n: number, K: number)
     let s = 0;
     for (let k = 0; k < K; k++) {
       const e = Math.exp(raw[o + k]! - max);
-      out[o + k] = e;
+      p[k] = e;
       s += e;
     }
-    for (let k = 0; k < K; k++) out[o + k] = out[o + k]! / s;
+    const wi = w[i]!;
+    const yi = y[i]!;
+    for (let k = 0; k < K; k++) {
+      const pk = p[k]! / s;
+      const g = gh[k]!;
+      g[2 * i] = wi * (pk - (yi === k ? 1 : 0));
+      g[2 * i + 1] = wi * pk * (1 - pk);
+    }
   }
 }
 
@@ -292,6 +298,24 @@ export class BoostTree {
 
   plain(): PlainBoostTree {
     return { feature: this.feature, bin: this.bin, threshold: this.threshold, left: this.left, right: this.right, missingLeft: this.missingLeft, value: this.value, count: this.count };
+  }
+
+  /** Whether the tree carries its training rows per leaf (grown on this thread, not posted from a worker). */
+  get hasRows(): boolean {
+    return this.order.length > 0;
+  }
+
+  /** Adds each training row's leaf value to its class-k raw score raw[row * K + k]. */
+  addLeafValues(raw: Float64Array, K: number, k: number): void {
+    const r = this.leafRanges;
+    const order = this.order;
+    for (let j = 0; j < r.length; j += 3) {
+      const v = this.value[r[j]!]!;
+      for (let i = r[j + 1]!; i < r[j + 2]!; i++) {
+        const o = order[i]! * K + k;
+        raw[o] = raw[o]! + v;
+      }
+    }
   }
 
   /** Writes each training row's leaf value into out (row order). */
@@ -516,7 +540,7 @@ export class GradientTreeGrower {
       value[leaf.node] = leaf.H + l2 > 0 ? (-lr * leaf.G) / (leaf.H + l2) : 0;
       ranges.push(leaf.node, leaf.start, leaf.end);
     }
-    const tree = new BoostTree(feature, bin, threshold, left, right, missingLeft, value, count, ranges, Int32Array.from(this.idx));
+    const tree = new BoostTree(feature, bin, threshold, left, right, missingLeft, value, count, ranges, this.idx.slice());
     tree.missingCodes = this.missingCodes;
     return tree;
   }
@@ -610,11 +634,18 @@ export class GradientTreeGrower {
     const { idx, tmpIdx } = this;
     let l = start;
     let r = 0;
+    const missL = missingLeft ? 1 : 0;
+    // Both sides written, the cursors advanced by the rule: no branch on it (a split makes it unpredictable).
     for (let i = start; i < end; i++) {
       const row = idx[i]!;
       const c = codes[row]!;
-      if (c === missing ? missingLeft : c <= bin) idx[l++] = row;
-      else tmpIdx[r++] = row;
+      let g = c <= bin ? 1 : 0;
+      if (c === missing) g = missL;
+      // l <= i: the left write lands on a slot already read.
+      idx[l] = row;
+      tmpIdx[r] = row;
+      l += g;
+      r += 1 - g;
     }
     for (let j = 0; j < r; j++) idx[l + j] = tmpIdx[j]!;
     return l;
