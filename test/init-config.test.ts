@@ -57,9 +57,11 @@ describe("pipeline init", () => {
 
     // Label leakage: the other votes of the same person and the comfort indices are not features,
     // but still declared columns (validation knows them), with the reason on their line.
-    const proxies = ["thermal_preference", "thermal_acceptability", "thermal_comfort", "air_movement_preference", "air_movement_acceptability", "pmv", "ppd", "pmv_ce", "ppd_ce"];
+    // (`set`, standard effective temperature, is computed by the maintainers from the inputs: the
+    // dataset's notes say never a feature.)
+    const proxies = ["thermal_preference", "thermal_acceptability", "thermal_comfort", "air_movement_preference", "air_movement_acceptability", "pmv", "ppd", "pmv_ce", "ppd_ce", "set"];
     for (const p of proxies) expect(config.dataset.features, p).not.toContain(p);
-    for (const p of ["thermal_preference", "thermal_acceptability", "pmv_ce", "ppd_ce"]) {
+    for (const p of ["thermal_preference", "thermal_acceptability", "pmv_ce", "ppd_ce", "set"]) {
       expect(Object.keys(config.dataset.columns), p).toContain(p);
       expect(text, p).toMatch(new RegExp(`^    ${p}: \\{.*# .*not a feature: likely label leakage`, "m"));
       expect(init.stderr, p).toMatch(new RegExp(`warning: .*"${p}" left out of the features as likely label leakage: .*--keep-feature ${p}`));
@@ -160,6 +162,11 @@ describe("pipeline init: label leakage", () => {
       expect(verdict("grade").rules).toContain("near_copy");
       // The second answer: far above what the honest inputs reach.
       expect(leakageNameHint("answer_b", "vote")).toBeNull();
+      // A comfort index with a common word for a name counts only as the whole name.
+      expect(leakageNameHint("set", "vote")).toMatch(/comfort index/);
+      expect(leakageNameHint("SET_ce", "vote")).toMatch(/comfort index/);
+      expect(leakageNameHint("thermostat_set", "vote")).toBeNull();
+      expect(leakageNameHint("set_point", "vote")).toBeNull();
       expect(verdict("answer_b").rules, `seed ${seed}`).toEqual(["dominant"]);
       // Informative (a positive held-out gain, more than the floor of "the rest") and kept.
       for (const c of ["temp_a", "sensor_b"]) {

@@ -60,6 +60,12 @@ const SHRINKAGE = 1;
 const RESPONSE_TOKENS = new Set(["preference", "acceptability", "acceptable", "comfort", "satisfaction", "sensation", "vote", "tsv", "tpv", "tcv", "tav"]);
 /** Name tokens of comfort indices reported next to the vote (ISO 7730): a baseline to compare with, not an input. */
 const INDEX_TOKENS = new Set(["pmv", "ppd"]);
+/**
+ * Comfort indices whose short names are common words (`set`: standard effective temperature), so
+ * they count only as the whole name, optionally with a method suffix (`set_ce`): a `thermostat_set`
+ * or `set_point` column is an input, not an index.
+ */
+const WHOLE_NAME_INDICES = new Set(["set", "setce", "et", "etstar"]);
 
 export type LeakageRule = "near_copy" | "dominant" | "name";
 
@@ -278,6 +284,7 @@ export function leakageNameHint(column: string, label: string): string | null {
   const c = squash(column);
   const l = squash(label);
   if (l.length >= 3 && c.includes(l)) return `contains the label's name (${label})`;
+  if (WHOLE_NAME_INDICES.has(c)) return `named like a comfort index computed from the inputs ("${column}")`;
   for (const t of nameTokens(column)) {
     if (RESPONSE_TOKENS.has(t)) return `named like another response of the same person ("${t}")`;
     if (INDEX_TOKENS.has(t)) return `named like a comfort index reported with the vote ("${t}")`;
