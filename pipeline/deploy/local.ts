@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -6,6 +6,7 @@ import type { EnvironmentConfig } from "../config/schema.js";
 import { UsageError } from "../core/errors.js";
 import type { Reporter } from "../core/reporter.js";
 import { freePort, runImage } from "../image/run.js";
+import { toolAvailable } from "../image/tools.js";
 import type { Clock } from "./clock.js";
 import type { DeployModel } from "./model-ref.js";
 import type { DeployResult } from "./result.js";
@@ -50,9 +51,6 @@ function defaultCli(root: string): string[] {
   throw new UsageError("the local target needs the CLI: run `npm run build` first");
 }
 
-function hasBuildah(): boolean {
-  return spawnSync("buildah", ["--version"], { stdio: "ignore" }).status === 0;
-}
 
 interface RunningServer {
   url: string;
@@ -99,7 +97,7 @@ export async function deployLocal(input: LocalDeployInput): Promise<LocalDeploym
   const startedAt = clock.now();
   const port = await freePort();
   let server: RunningServer | null = null;
-  if (input.image && !input.forceProcess && hasBuildah()) server = await startImage(input.image, port);
+  if (input.image && !input.forceProcess && (await toolAvailable("buildah"))) server = await startImage(input.image, port);
   if (!server) {
     if (input.image && !input.forceProcess) reporter.info(`local: buildah is not installed; running the server as a process instead of ${input.image}`);
     server = startProcess(input.cliCommand ?? defaultCli(input.root), input.root, input.model, port, input.environmentName);
