@@ -271,10 +271,16 @@ describe("rate limiting", () => {
   it("limits per key or address with 429 and Retry-After; health probes are not limited", async () => {
     const { app } = await server({ serving: { rate_limit: { max: 3, window_seconds: 60 } }, env: { PIPELINE_API_KEYS: KEYS }, monitoring: false, modelLoader: "main" });
     const call = (headers: Record<string, string> = {}) => app.inject({ method: "POST", url: "/predict", payload: JSON.stringify(GOOD_RECORD), headers: { "content-type": "application/json", ...headers } });
-    for (let i = 0; i < 3; i++) expect((await call()).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const ok = await call();
+      expect(ok.statusCode).toBe(200);
+      expect(Object.keys(ok.headers).filter((h) => h.startsWith("x-ratelimit"))).toEqual([]);
+    }
     const limited = await call();
     const error = expectEnvelope(limited, 429, "rate_limited");
     expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
+    expect(limited.headers["x-ratelimit-limit"]).toBe("3");
+    expect(limited.headers["x-ratelimit-remaining"]).toBe("0");
     expect(error.message).toMatch(/rate limit of 3 requests per 60 s/);
     // A key has its own bucket; a wrong key shares the address's bucket (no way around the limit by guessing).
     expect((await call({ authorization: `Bearer ${VIEWER_KEY}` })).statusCode).toBe(200);
