@@ -12,8 +12,9 @@ export default defineConfig({
       exclude: ["actions/*/dist/**"],
       reporter: ["text-summary", "json-summary", "html"],
       reportsDirectory: "coverage",
-      // The library is held where it stands (89.9% of lines on 2026-12-01); the plan's target is > 90%.
-      thresholds: { "pipeline/**/*.ts": { lines: 89, statements: 86, functions: 85, branches: 74 } },
+      // The plan's target for the library is > 90% of lines. Measured 2026-12-01 (full suite): 95.1% of
+      // lines, 92.2% of statements, 92.2% of functions, 81.7% of branches; the others are held just below.
+      thresholds: { "pipeline/**/*.ts": { lines: 90, statements: 92, functions: 92, branches: 81 } },
     },
   },
 });
