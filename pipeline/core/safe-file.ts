@@ -51,9 +51,13 @@ export async function checkRegularFile(path: string, options: SafeReadOptions = 
   }
   if (info.isSymbolicLink()) {
     if (!options.allowSymlink) throw new UnsafeFileError("symlink", `${path}: ${what} is a symbolic link; only regular files are read`);
-    info = await lstat(await realpath(path)).catch((error: unknown) => {
+    // A link to nothing is a missing file, as a missing path is (realpath fails, not lstat).
+    try {
+      info = await lstat(await realpath(path));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT" || (error as NodeJS.ErrnoException).code === "ENOTDIR") throw new UnsafeFileError("missing", `${path}: ${what} is a symbolic link to a file that does not exist`);
       throw fromOsError(error, path);
-    });
+    }
   }
   if (!info.isFile()) {
     const kind = info.isDirectory() ? "a directory" : info.isFIFO() ? "a FIFO" : info.isCharacterDevice() || info.isBlockDevice() ? "a device" : info.isSocket() ? "a socket" : "not a regular file";
