@@ -1,5 +1,4 @@
-import { access, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
@@ -7,7 +6,7 @@ import { loadConfig } from "../pipeline/config/load.js";
 import { recordingReporter } from "../pipeline/core/reporter.js";
 import { RegistrySchema } from "../pipeline/registry/schema.js";
 import { runLoop } from "../pipeline/run.js";
-import { PROJECT_ROOT } from "./helpers/cli.js";
+import { scratchProject } from "./helpers/scratch-project.js";
 import { startSlackReceiver } from "./helpers/slack-receiver.js";
 
 /**
@@ -25,21 +24,8 @@ afterAll(async () => {
 
 /** A scratch repository: the committed config and data, one small tree so a run takes seconds. */
 async function scratchRepo(extraConfig: string[] = []): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "run-loop-lib-"));
+  const dir = await scratchProject({ prefix: "run-loop-lib-", candidates: ["{ name: tree-d6, algorithm: decision_tree, params: { max_depth: 6, min_samples_leaf: 5, class_weight: balanced } }"], extraConfig });
   roots.push(dir);
-  await cp(join(PROJECT_ROOT, "config"), join(dir, "config"), { recursive: true });
-  await cp(join(PROJECT_ROOT, "data"), join(dir, "data"), { recursive: true });
-  await writeFile(
-    join(dir, "config/quick.yaml"),
-    [
-      "extends: pipeline.yaml",
-      "training:",
-      "  candidates:",
-      "    - { name: tree-d6, algorithm: decision_tree, params: { max_depth: 6, min_samples_leaf: 5, class_weight: balanced } }",
-      "split: { cv_folds: 2 }",
-      ...extraConfig,
-    ].join("\n") + "\n",
-  );
   return dir;
 }
 

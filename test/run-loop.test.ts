@@ -1,29 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { cp, mkdtemp, readFile, writeFile, mkdir, access } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile, mkdir, access } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { runCli, PROJECT_ROOT } from "./helpers/cli.js";
+import { runCli } from "./helpers/cli.js";
+import { scratchProject } from "./helpers/scratch-project.js";
 import { RegistrySchema } from "../pipeline/registry/schema.js";
 
 /** A scratch repository: the committed config and data, with small candidates so the loop is quick. */
-async function scratchRepo(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "run-loop-"));
-  await cp(join(PROJECT_ROOT, "config"), join(dir, "config"), { recursive: true });
-  await cp(join(PROJECT_ROOT, "data"), join(dir, "data"), { recursive: true });
-  await writeFile(
-    join(dir, "config/quick.yaml"),
-    [
-      "extends: pipeline.yaml",
-      "training:",
-      "  candidates:",
-      "    - { name: tree-d8, algorithm: decision_tree, params: { max_depth: 8, min_samples_leaf: 5, class_weight: balanced } }",
-      "    - { name: forest-small, algorithm: random_forest, params: { n_trees: 8, max_depth: 10, class_weight: balanced, n_jobs: 1 } }",
-      "split: { cv_folds: 2 }",
-    ].join("\n"),
-  );
-  return dir;
-}
+const scratchRepo = () => scratchProject({ prefix: "run-loop-" });
 
 describe("pipeline run (the whole loop)", () => {
   it("validates, trains, gates, promotes into a preview workspace, deploys locally and smoke-tests, without touching models/", async () => {

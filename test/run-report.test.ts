@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -19,6 +19,7 @@ import type { DataValidationReport } from "../pipeline/validate-data/report.js";
 import { validateModel } from "../pipeline/validate-model/index.js";
 import type { ModelValidationReport } from "../pipeline/validate-model/report.js";
 import { PROJECT_ROOT } from "./helpers/cli.js";
+import { scratchProject } from "./helpers/scratch-project.js";
 
 /**
  * The HTML run report from a real run: the real steps on a small generated hot-summer batch, gated
@@ -38,20 +39,7 @@ const requested: string[] = [];
 const intercepted: string[] = [];
 
 async function runRealSteps(): Promise<RunReportInput> {
-  scratch = await mkdtemp(join(tmpdir(), "run-report-"));
-  await cp(join(PROJECT_ROOT, "config"), join(scratch, "config"), { recursive: true });
-  await cp(join(PROJECT_ROOT, "models"), join(scratch, "models"), { recursive: true });
-  await writeFile(
-    join(scratch, "config/quick.yaml"),
-    [
-      "extends: pipeline.yaml",
-      "training:",
-      "  candidates:",
-      "    - { name: tree-d8, algorithm: decision_tree, params: { max_depth: 8, min_samples_leaf: 5, class_weight: balanced } }",
-      "    - { name: forest-small, algorithm: random_forest, params: { n_trees: 8, max_depth: 10, class_weight: balanced, n_jobs: 1 } }",
-      "split: { cv_folds: 2 }",
-    ].join("\n"),
-  );
+  scratch = await scratchProject({ prefix: "run-report-", copy: ["models"] });
   const dataPath = "data/batch.csv";
   await mkdir(join(scratch, "data"), { recursive: true });
   await writeGeneratedCsv(join(scratch, dataPath), { rows: 4000, seed: 2024, drift: "hot-summer", buildings: 40 });
