@@ -9,24 +9,24 @@ type Loader = () => Promise<{ register: Register }>;
  * loads the trainer, the deploy client or Octokit, which kept several MB resident for nothing.
  * Help and unknown commands load them all.
  */
-const COMMANDS: Record<string, Loader[]> = {
-  generate: [() => import("./commands/generate.js")],
-  init: [() => import("./commands/init.js")],
-  "validate-data": [() => import("./commands/validate-data.js")],
-  train: [() => import("./commands/train.js")],
-  predict: [() => import("./commands/predict.js")],
-  "validate-model": [() => import("./commands/validate-model.js")],
-  promote: [() => import("./commands/promote.js")],
-  registry: [() => import("./commands/registry.js")],
-  rollback: [() => import("./commands/rollback.js")],
-  run: [() => import("./commands/run.js")],
-  candidates: [() => import("./commands/candidates.js")],
-  notify: [() => import("./commands/notify.js")],
-  "train-decision": [() => import("./commands/train-decision.js")],
-  "build-image": [() => import("./commands/build-image.js")],
-  "base-image": [() => import("./commands/base-image.js")],
-  serve: [() => import("./commands/serve.js")],
-  deploy: [() => import("./commands/deploy.js")],
+const COMMANDS: Record<string, Loader> = {
+  generate: () => import("./commands/generate.js"),
+  init: () => import("./commands/init.js"),
+  "validate-data": () => import("./commands/validate-data.js"),
+  train: () => import("./commands/train.js"),
+  predict: () => import("./commands/predict.js"),
+  "validate-model": () => import("./commands/validate-model.js"),
+  promote: () => import("./commands/promote.js"),
+  registry: () => import("./commands/registry.js"),
+  rollback: () => import("./commands/rollback.js"),
+  run: () => import("./commands/run.js"),
+  candidates: () => import("./commands/candidates.js"),
+  notify: () => import("./commands/notify.js"),
+  "train-decision": () => import("./commands/train-decision.js"),
+  "build-image": () => import("./commands/build-image.js"),
+  "base-image": () => import("./commands/base-image.js"),
+  serve: () => import("./commands/serve.js"),
+  deploy: () => import("./commands/deploy.js"),
 };
 // candidates.ts also defines select-best.
 COMMANDS["select-best"] = COMMANDS.candidates!;
@@ -44,7 +44,7 @@ const program = new Command("pipeline")
   });
 
 const named = process.argv.slice(2).find((a) => !a.startsWith("-"));
-const loaders = named !== undefined && Object.hasOwn(COMMANDS, named) ? COMMANDS[named]! : [...new Set(Object.values(COMMANDS).flat())];
+const loaders = named !== undefined && Object.hasOwn(COMMANDS, named) ? [COMMANDS[named]!] : [...new Set(Object.values(COMMANDS))];
 for (const load of loaders) (await load()).register(program);
 
 await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-import type { DestinationStream } from "pino";
+import { pino, type DestinationStream, type LevelWithSilent } from "pino";
 import type { PreparedValue } from "../model/input-contract.js";
 
 /**
@@ -22,13 +22,11 @@ export interface PredictionLog {
   write(line: PredictionLine): void;
 }
 
-const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
-
 const jsonNumber = (x: number): string => (Number.isFinite(x) ? String(x) : "null");
 
 export function createPredictionLog(options: {
   destination: DestinationStream;
-  level: keyof typeof LEVELS;
+  level: LevelWithSilent;
   service: string | null;
   revision: string | null;
   /** `,"time":"…"`, as pino's timestamp option returns it. */
@@ -36,7 +34,8 @@ export function createPredictionLog(options: {
   /** The record's fields in the order they are written. */
   fields: readonly string[];
 }): PredictionLog {
-  if (LEVELS[options.level] > LEVELS.info) return { write: () => {} };
+  // pino's own level numbers (silent is Infinity): below info no prediction line is written.
+  if (options.level === "silent" || pino.levels.values[options.level]! > pino.levels.values.info!) return { write: () => {} };
   const head = `{"severity":"INFO"`;
   const base = `,"service":${JSON.stringify(options.service)},"revision":${JSON.stringify(options.revision)},"event":"prediction","request_id":`;
   const keys = options.fields.map((f, i) => `${i === 0 ? "" : ","}${JSON.stringify(f)}:`);
