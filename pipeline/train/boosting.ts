@@ -243,11 +243,13 @@ function shouldStop(losses: number[], nIterNoChange: number, tol: number): boole
 function softmaxGradients(raw: Float64Array, p: Float64Array, y: Int32Array, w: Float64Array, gh: Float64Array[], n: number, K: number): void {
   for (let i = 0; i < n; i++) {
     const o = i * K;
-    let max = raw[o]!;
-    for (let k = 1; k < K; k++) if (raw[o + k]! > max) max = raw[o + k]!;
+    let top = 0;
+    for (let k = 1; k < K; k++) if (raw[o + k]! > raw[o + top]!) top = k;
+    const max = raw[o + top]!;
     let s = 0;
+    // Math.exp is most of this pass; the largest score's term is exp(0) = 1 exactly, so it is skipped.
     for (let k = 0; k < K; k++) {
-      const e = Math.exp(raw[o + k]! - max);
+      const e = k === top ? 1 : Math.exp(raw[o + k]! - max);
       p[k] = e;
       s += e;
     }
@@ -409,8 +411,17 @@ export class GradientTreeGrower {
   private readonly F: number;
   private readonly idx: Int32Array;
   private readonly tmpIdx: Int32Array;
-  /** Bin codes row-major (row * F + f): one histogram pass reads a row's codes from one cache line. */
+  /**
+   * Bin codes row-major (row * stride + f): one histogram pass reads a row's codes from one cache line.
+   * The stride pads F up to whole blocks of the unrolled builders (8, and a last block of 4); padding
+   * columns hold code 0 and point at a dummy bin no split search reads.
+   */
   private readonly rowCodes: Uint8Array;
+  private readonly stride: number;
+  /** Histogram offset (in doubles) of every column of rowCodes, padding included. */
+  private readonly colOff: Int32Array;
+  /** Left-or-right per code for the split being applied (see partition). */
+  private readonly goLeft = new Uint8Array(256);
   /** Gradient and hessian of row r at 2r and 2r + 1 (one cache line for both). */
   private gh: Float64Array = new Float64Array(0);
   private readonly featOff: Int32Array;
@@ -428,14 +439,19 @@ export class GradientTreeGrower {
     this.F = data.codes.length;
     this.idx = new Int32Array(n);
     this.tmpIdx = new Int32Array(n);
-    this.rowCodes = new Uint8Array(n * this.F);
+    const full = this.F - (this.F % 8);
+    this.stride = full + (this.F % 8 === 0 ? 0 : this.F % 8 <= 4 ? 4 : 8);
+    this.rowCodes = new Uint8Array(n * this.stride);
     for (let f = 0; f < this.F; f++) {
       const codes = data.codes[f]!;
-      for (let i = 0, o = f; i < n; i++, o += this.F) this.rowCodes[o] = codes[i]!;
+      for (let i = 0, o = f; i < n; i++, o += this.stride) this.rowCodes[o] = codes[i]!;
     }
     this.featOff = new Int32Array(this.F + 1);
     for (let f = 0; f < this.F; f++) this.featOff[f + 1] = this.featOff[f]! + (data.nBins[f]! + 1) * 3;
-    this.histSize = this.featOff[this.F]!;
+    // One dummy bin after the real ones takes the padding columns' updates.
+    this.histSize = this.featOff[this.F]! + 3;
+    this.colOff = new Int32Array(this.stride).fill(this.featOff[this.F]!);
+    this.colOff.set(this.featOff.subarray(0, this.F));
     this.missingCodes = Int32Array.from(data.nBins);
     this.maxLeaves = p.max_leaf_nodes > 0 ? p.max_leaf_nodes : Number.POSITIVE_INFINITY;
     this.maxDepth = p.max_depth > 0 ? p.max_depth : Number.POSITIVE_INFINITY;
@@ -558,22 +574,17 @@ export class GradientTreeGrower {
     return new Float64Array(this.histSize);
   }
 
-  /** Histograms of rows [start, end): one pass over the rows, every feature's bin updated per row. */
+  /**
+   * Histograms of rows [start, end): one pass over the rows per block of 8 (or 4) columns. The block's
+   * updates are written out rather than looped over f: V8 compiles the inner feature loop poorly (about 3x
+   * slower), and independent features per row keep several bin updates in flight when consecutive rows
+   * fall in the same bin. Each bin still sums its rows in idx order, so the sums do not depend on the blocks.
+   */
   private build(hist: Float64Array, start: number, end: number): void {
-    const { idx, gh, rowCodes, featOff } = this;
-    const F = this.F;
-    for (let i = start; i < end; i++) {
-      const r = idx[i]!;
-      const gi = gh[2 * r]!;
-      const hi = gh[2 * r + 1]!;
-      const base = r * F;
-      for (let f = 0; f < F; f++) {
-        const o = featOff[f]! + rowCodes[base + f]! * 3;
-        hist[o] = hist[o]! + gi;
-        hist[o + 1] = hist[o + 1]! + hi;
-        hist[o + 2] = hist[o + 2]! + 1;
-      }
-    }
+    const S = this.stride;
+    let f0 = 0;
+    for (; f0 + 8 <= S; f0 += 8) build8(hist, this.idx, this.gh, this.rowCodes, this.colOff, S, f0, start, end);
+    if (f0 < S) build4(hist, this.idx, this.gh, this.rowCodes, this.colOff, S, f0, start, end);
   }
 
   /** Best split of a leaf over all features and bin boundaries, missing values sent either way. */
@@ -630,25 +641,105 @@ export class GradientTreeGrower {
   /** Stable partition of positions [start, end) by "code <= bin" (missing code → missingLeft). */
   private partition(start: number, end: number, f: number, bin: number, missingLeft: boolean): number {
     const codes = this.data.codes[f]!;
-    const missing = this.missingCodes[f]!;
+    const goLeft = this.goLeft;
+    // The rule as a table over codes: one load per row instead of two compares.
+    for (let c = 0; c < 256; c++) goLeft[c] = c <= bin ? 1 : 0;
+    goLeft[this.missingCodes[f]!] = missingLeft ? 1 : 0;
     const { idx, tmpIdx } = this;
     let l = start;
     let r = 0;
-    const missL = missingLeft ? 1 : 0;
     // Both sides written, the cursors advanced by the rule: no branch on it (a split makes it unpredictable).
     for (let i = start; i < end; i++) {
       const row = idx[i]!;
-      const c = codes[row]!;
-      let g = c <= bin ? 1 : 0;
-      if (c === missing) g = missL;
+      const g = goLeft[codes[row]!]!;
       // l <= i: the left write lands on a slot already read.
       idx[l] = row;
       tmpIdx[r] = row;
       l += g;
       r += 1 - g;
     }
-    for (let j = 0; j < r; j++) idx[l + j] = tmpIdx[j]!;
+    idx.set(tmpIdx.subarray(0, r), l);
     return l;
+  }
+}
+
+/** Adds rows [start, end) to the histograms of columns f0..f0+7 (see GradientTreeGrower.build). */
+function build8(hist: Float64Array, idx: Int32Array, gh: Float64Array, codes: Uint8Array, colOff: Int32Array, S: number, f0: number, start: number, end: number): void {
+  const o0 = colOff[f0]!;
+  const o1 = colOff[f0 + 1]!;
+  const o2 = colOff[f0 + 2]!;
+  const o3 = colOff[f0 + 3]!;
+  const o4 = colOff[f0 + 4]!;
+  const o5 = colOff[f0 + 5]!;
+  const o6 = colOff[f0 + 6]!;
+  const o7 = colOff[f0 + 7]!;
+  for (let i = start; i < end; i++) {
+    const r = idx[i]!;
+    const g = gh[2 * r]!;
+    const h = gh[2 * r + 1]!;
+    const c = r * S + f0;
+    let o = o0 + codes[c]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o1 + codes[c + 1]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o2 + codes[c + 2]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o3 + codes[c + 3]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o4 + codes[c + 4]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o5 + codes[c + 5]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o6 + codes[c + 6]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o7 + codes[c + 7]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+  }
+}
+
+/** Adds rows [start, end) to the histograms of columns f0..f0+3 (the last block when F is not a multiple of 8). */
+function build4(hist: Float64Array, idx: Int32Array, gh: Float64Array, codes: Uint8Array, colOff: Int32Array, S: number, f0: number, start: number, end: number): void {
+  const o0 = colOff[f0]!;
+  const o1 = colOff[f0 + 1]!;
+  const o2 = colOff[f0 + 2]!;
+  const o3 = colOff[f0 + 3]!;
+  for (let i = start; i < end; i++) {
+    const r = idx[i]!;
+    const g = gh[2 * r]!;
+    const h = gh[2 * r + 1]!;
+    const c = r * S + f0;
+    let o = o0 + codes[c]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o1 + codes[c + 1]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o2 + codes[c + 2]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
+    o = o3 + codes[c + 3]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    hist[o + 2] += 1;
   }
 }
 
