@@ -594,8 +594,13 @@ export class GradientTreeGrower {
     const msl = this.p.min_samples_leaf;
     const { G, H, C } = leaf;
     const parentScore = (G * G) / (H + l2);
-    let best: Split | null = null;
     let bestGain = 0;
+    let bestF = -1;
+    let bestB = 0;
+    let bestML: 0 | 1 = 0;
+    let bestGL = 0;
+    let bestHL = 0;
+    let bestCL = 0;
     for (let f = 0; f < this.F; f++) {
       const off = this.featOff[f]!;
       const nb = this.data.nBins[f]!;
@@ -608,34 +613,55 @@ export class GradientTreeGrower {
       let aC = 0;
       // Cut after bin b (present codes <= b left). b = nb - 1 is "all present left", useful only with missing values.
       const lastCut = mC > 0 ? nb - 1 : nb - 2;
-      for (let b = 0; b <= lastCut; b++) {
-        const o = off + b * 3;
+      for (let b = 0, o = off; b <= lastCut; b++, o += 3) {
         aG += hist[o]!;
         aH += hist[o + 1]!;
         aC += hist[o + 2]!;
+        // The left count only grows with b: once the right side is too small with missing values sent right,
+        // it is for every later cut and either missing side.
+        if (C - aC < msl) break;
         if (hist[o + 2]! === 0 && b < nb - 1) continue;
-        for (let side = 0; side < 2; side++) {
-          // side 0: missing right; side 1: missing left (only when there are missing values and a present value goes right).
-          if (side === 1 && (mC === 0 || b === nb - 1)) break;
-          const gL = side === 1 ? aG + mG : aG;
-          const hL = side === 1 ? aH + mH : aH;
-          const cL = side === 1 ? aC + mC : aC;
-          const cR = C - cL;
-          if (cL < msl || cR < msl) continue;
+        // Missing values right.
+        if (aC >= msl) {
+          const hR = H - aH;
+          if (aH >= MIN_HESSIAN && hR >= MIN_HESSIAN) {
+            const gR = G - aG;
+            const gain = (aG * aG) / (aH + l2) + (gR * gR) / (hR + l2) - parentScore;
+            if (gain > bestGain) {
+              bestGain = gain;
+              bestF = f;
+              bestB = b;
+              // Without missing values in training, unseen missing values follow the child with more rows.
+              bestML = mC === 0 && aC >= C - aC ? 1 : 0;
+              bestGL = aG;
+              bestHL = aH;
+              bestCL = aC;
+            }
+          }
+        }
+        // Missing values left: only when there are some and a present value goes right.
+        if (mC > 0 && b < nb - 1) {
+          const cL = aC + mC;
+          if (cL < msl || C - cL < msl) continue;
+          const gL = aG + mG;
+          const hL = aH + mH;
           const hR = H - hL;
           if (hL < MIN_HESSIAN || hR < MIN_HESSIAN) continue;
           const gR = G - gL;
           const gain = (gL * gL) / (hL + l2) + (gR * gR) / (hR + l2) - parentScore;
           if (gain > bestGain) {
             bestGain = gain;
-            // Without missing values in training, unseen missing values follow the child with more rows.
-            const ml: 0 | 1 = side === 1 || (mC === 0 && cL >= cR) ? 1 : 0;
-            best = { gain, feature: f, bin: b, missingLeft: ml, gL, hL, cL };
+            bestF = f;
+            bestB = b;
+            bestML = 1;
+            bestGL = gL;
+            bestHL = hL;
+            bestCL = cL;
           }
         }
       }
     }
-    return best;
+    return bestF < 0 ? null : { gain: bestGain, feature: bestF, bin: bestB, missingLeft: bestML, gL: bestGL, hL: bestHL, cL: bestCL };
   }
 
   /** Stable partition of positions [start, end) by "code <= bin" (missing code → missingLeft). */
