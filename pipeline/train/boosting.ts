@@ -422,6 +422,8 @@ export class GradientTreeGrower {
   private readonly colOff: Int32Array;
   /** Left-or-right per code for the split being applied (see partition). */
   private readonly goLeft = new Uint8Array(256);
+  /** A root histogram before any gradient is added: zero sums and every bin's row count (the same for every tree). */
+  private readonly rootTemplate: Float64Array;
   /** Gradient and hessian of row r at 2r and 2r + 1 (one cache line for both). */
   private gh: Float64Array = new Float64Array(0);
   private readonly featOff: Int32Array;
@@ -452,6 +454,12 @@ export class GradientTreeGrower {
     this.histSize = this.featOff[this.F]! + 3;
     this.colOff = new Int32Array(this.stride).fill(this.featOff[this.F]!);
     this.colOff.set(this.featOff.subarray(0, this.F));
+    this.rootTemplate = new Float64Array(this.histSize);
+    for (let f = 0; f < this.F; f++) {
+      const codes = data.codes[f]!;
+      const off = this.featOff[f]! + 2;
+      for (let i = 0; i < n; i++) this.rootTemplate[off + codes[i]! * 3]++;
+    }
     this.missingCodes = Int32Array.from(data.nBins);
     this.maxLeaves = p.max_leaf_nodes > 0 ? p.max_leaf_nodes : Number.POSITIVE_INFINITY;
     this.maxDepth = p.max_depth > 0 ? p.max_depth : Number.POSITIVE_INFINITY;
@@ -496,7 +504,8 @@ export class GradientTreeGrower {
       if (this.splittable(leaf)) {
         if (!leaf.hist) {
           leaf.hist = this.takeHist();
-          this.build(leaf.hist, leaf.start, leaf.end);
+          if (leaf.node === 0) this.buildRoot(leaf.hist);
+          else this.build(leaf.hist, leaf.start, leaf.end);
         }
         leaf.split = this.bestSplit(leaf);
       }
@@ -585,6 +594,19 @@ export class GradientTreeGrower {
     let f0 = 0;
     for (; f0 + 8 <= S; f0 += 8) build8(hist, this.idx, this.gh, this.rowCodes, this.colOff, S, f0, start, end);
     if (f0 < S) build4(hist, this.idx, this.gh, this.rowCodes, this.colOff, S, f0, start, end);
+  }
+
+  /**
+   * The root's histograms: every row in row order (no index), and the counts copied from the template
+   * (every tree's root holds every row) instead of counted.
+   */
+  private buildRoot(hist: Float64Array): void {
+    hist.set(this.rootTemplate);
+    const S = this.stride;
+    const n = this.data.rows;
+    let f0 = 0;
+    for (; f0 + 8 <= S; f0 += 8) buildRoot8(hist, this.gh, this.rowCodes, this.colOff, S, f0, n);
+    if (f0 < S) buildRoot4(hist, this.gh, this.rowCodes, this.colOff, S, f0, n);
   }
 
   /** Best split of a leaf over all features and bin boundaries, missing values sent either way. */
@@ -736,6 +758,70 @@ function build8(hist: Float64Array, idx: Int32Array, gh: Float64Array, codes: Ui
     hist[o] += g;
     hist[o + 1] += h;
     hist[o + 2] += 1;
+  }
+}
+
+/** Adds every row's gradient and hessian to the bins of columns f0..f0+7 (the root: no index, no counts). */
+function buildRoot8(hist: Float64Array, gh: Float64Array, codes: Uint8Array, colOff: Int32Array, S: number, f0: number, n: number): void {
+  const o0 = colOff[f0]!;
+  const o1 = colOff[f0 + 1]!;
+  const o2 = colOff[f0 + 2]!;
+  const o3 = colOff[f0 + 3]!;
+  const o4 = colOff[f0 + 4]!;
+  const o5 = colOff[f0 + 5]!;
+  const o6 = colOff[f0 + 6]!;
+  const o7 = colOff[f0 + 7]!;
+  for (let r = 0, c = f0; r < n; r++, c += S) {
+    const g = gh[2 * r]!;
+    const h = gh[2 * r + 1]!;
+    let o = o0 + codes[c]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o1 + codes[c + 1]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o2 + codes[c + 2]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o3 + codes[c + 3]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o4 + codes[c + 4]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o5 + codes[c + 5]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o6 + codes[c + 6]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o7 + codes[c + 7]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+  }
+}
+
+/** As buildRoot8, for the last block of 4 columns. */
+function buildRoot4(hist: Float64Array, gh: Float64Array, codes: Uint8Array, colOff: Int32Array, S: number, f0: number, n: number): void {
+  const o0 = colOff[f0]!;
+  const o1 = colOff[f0 + 1]!;
+  const o2 = colOff[f0 + 2]!;
+  const o3 = colOff[f0 + 3]!;
+  for (let r = 0, c = f0; r < n; r++, c += S) {
+    const g = gh[2 * r]!;
+    const h = gh[2 * r + 1]!;
+    let o = o0 + codes[c]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o1 + codes[c + 1]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o2 + codes[c + 2]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
+    o = o3 + codes[c + 3]! * 3;
+    hist[o] += g;
+    hist[o + 1] += h;
   }
 }
 
