@@ -41,6 +41,14 @@ describe("the packed forest", () => {
       expect(Array.from(out)).toEqual(Array.from(predictRowTrees(model.model.trees, row, k, undefined, combine)));
     }
     expect(width).toBeLessThanOrEqual(predictor.contract.width);
+    // Many rows at once (four walked side by side, and a remainder of three): the same bits per row.
+    const n = rows.length - 1;
+    const w = predictor.contract.width;
+    const matrix = new Float64Array(n * w);
+    rows.slice(0, n).forEach((row, i) => matrix.set(row, i * w));
+    const many = new Float64Array(n * k);
+    predictor.predictRows(matrix, n, w, many);
+    for (let i = 0; i < n; i++) expect(Array.from(many.subarray(i * k, (i + 1) * k))).toEqual(Array.from(predictRowTrees(model.model.trees, rows[i]!, k, undefined, combine)));
   });
 
   it("holds every node once, children side by side, and survives a transfer as plain buffers", () => {

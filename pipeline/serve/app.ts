@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { createServer as createHttpServer, type IncomingMessage, type IncomingHttpHeaders } from "node:http";
 import { resolve } from "node:path";
-import rateLimit from "@fastify/rate-limit";
+import proxyAddr from "@fastify/proxy-addr";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import fastJson from "fast-json-stringify";
 import { pino, type DestinationStream, type Logger } from "pino";
 import type { z } from "zod";
 import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/schema.js";
@@ -17,6 +19,8 @@ import { createServerMetrics, type ServerMetrics } from "./metrics.js";
 import { createPredictionLog } from "./prediction-log.js";
 import { LazyRequestLogger } from "./request-logger.js";
 import { PREDICT_BATCH_RESPONSE, PREDICT_RESPONSE } from "./response-schemas.js";
+import { predictFastPath, type FastAnswer } from "./predict-fast-path.js";
+import { createRateLimiter, rateLimitHeaders } from "./rate-limit.js";
 import { loadServedModel, loadServedModelHere, resolveModelSource, type LoadedServedModel, type ModelState } from "./model-source.js";
 
 /**
@@ -69,6 +73,8 @@ export interface ServingContext {
   flushLogs(): void;
   /** Set by start.ts on SIGTERM: responses then close their connection, so draining ends with the last one. */
   draining: boolean;
+  /** Requests answered by the /predict fast path (predict-fast-path.ts) rather than fastify's route. */
+  fastPathAnswers: number;
 }
 
 declare module "fastify" {
@@ -80,10 +86,17 @@ declare module "fastify" {
   }
   interface FastifyContextConfig {
     auth?: Role | "predict";
+    /** false: not counted against the rate limit (health, readiness, metrics). */
+    rateLimit?: false;
   }
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** The caller's X-Request-Id when it is a sane token, otherwise a new one. */
+function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+}
 const NO_WARNINGS: FieldProblem[] = [];
 
 async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: string): Promise<KeyStore> {
@@ -190,17 +203,27 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const predictionLog = createPredictionLog({ destination: dest, level: config.log.level, service, revision, time: isoTime, fields: predictor?.contract.fields.map((f) => f.name) ?? [] });
   if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
 
+  // POST /predict is answered before fastify sees it (predict-fast-path.ts); set once the routes exist.
+  let fastPath: ((req: IncomingMessage, res: import("node:http").ServerResponse) => boolean) | null = null;
   const app = Fastify({
+    serverFactory: (handler, opts) => {
+      const server = createHttpServer((req, res) => {
+        if (fastPath === null || !fastPath(req, res)) handler(req, res);
+      });
+      // What fastify does to the server it makes itself.
+      const o = opts as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
+      server.keepAliveTimeout = o.keepAliveTimeout;
+      server.requestTimeout = o.requestTimeout;
+      server.setTimeout(o.connectionTimeout);
+      return server;
+    },
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // One line per prediction is written below; fastify's own per-request lines would double it.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
     childLoggerFactory: (base, bindings, childOptions) => new LazyRequestLogger(base as unknown as Logger, bindings, childOptions) as unknown as FastifyBaseLogger,
     bodyLimit: config.body_limit_bytes,
     trustProxy: config.trust_proxy,
-    genReqId: (req) => {
-      const given = req.headers["x-request-id"];
-      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIdOf,
     return503OnClosing: true,
     forceCloseConnections: "idle",
     requestTimeout: 30_000,
@@ -209,7 +232,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // JSON only: fastify also parses text/plain by default, which would turn a wrong content type into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
 
-  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs, draining: false };
+  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs, draining: false, fastPathAnswers: 0 };
   app.decorate("serving", context);
   app.decorateRequest("principal", null);
 
@@ -228,34 +251,58 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     methodsByPath.set(route.url, set);
   });
 
+  const principalOf = (headers: IncomingHttpHeaders): Principal | null => {
+    const key = presentedKey(headers);
+    return key === null ? null : keys.authenticate(key);
+  };
+  // The client address as fastify's request.ip gives it (the same trust rule), for the fast path.
+  const trustAll = () => true;
+  const clientAddress = (req: IncomingMessage): string => {
+    if (!config.trust_proxy) return req.socket.remoteAddress ?? "";
+    const all = proxyAddr.all(req, trustAll);
+    return all[all.length - 1] ?? "";
+  };
+  const limiter = config.rate_limit.enabled ? createRateLimiter({ max: config.rate_limit.max, windowMs: config.rate_limit.window_seconds * 1000 }) : null;
+  /** The 429 for a client past its limit, or null (counted either way). */
+  const rateLimited = (principal: Principal | null, address: string): HttpError | null => {
+    if (limiter === null) return null;
+    const d = limiter.hit(principal ? `key:${principal.keyId}` : `ip:${address}`);
+    if (d.allowed) return null;
+    const headers = rateLimitHeaders(d);
+    return new HttpError(429, "rate_limited", `rate limit of ${d.limit} requests per ${config.rate_limit.window_seconds} s exceeded; retry in ${headers["retry-after"]} s`, { headers, rejection: "rate_limited" });
+  };
+
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("x-request-id", request.id);
-    const key = presentedKey(request.headers);
-    request.principal = key === null ? null : keys.authenticate(key);
+    request.principal = principalOf(request.headers);
+    if (request.routeOptions.config?.rateLimit !== false) {
+      const limited = rateLimited(request.principal, request.ip);
+      if (limited) return done(limited);
+    }
     done();
   });
 
   /** The refusal for a request that lacks the access a route declares, or null when it may pass. */
-  const accessProblem = (request: FastifyRequest, needed: Role | "predict" | undefined): HttpError | null => {
+  const accessProblem = (principal: Principal | null, headers: IncomingHttpHeaders, needed: Role | "predict" | undefined): HttpError | null => {
     if (needed === undefined || (needed === "predict" && !config.auth.predict_requires_key)) return null;
     // Viewer routes are open on a server without keys; admin routes never are.
     if (needed === "viewer" && keys.size === 0) return null;
     const role: Role = needed === "predict" ? "viewer" : needed;
-    const hasKey = presentedKey(request.headers) !== null;
-    if (!request.principal) {
+    const hasKey = presentedKey(headers) !== null;
+    if (!principal) {
       metrics.countRejection(hasKey ? "invalid_api_key" : "missing_api_key");
       return new HttpError(401, "unauthorized", hasKey ? "the API key is not valid" : "an API key is required (Authorization: Bearer <key> or X-API-Key)", { headers: { "www-authenticate": 'Bearer realm="pipeline"' } });
     }
-    if (!roleAllows(request.principal.role, role)) {
+    if (!roleAllows(principal.role, role)) {
       metrics.countRejection("forbidden");
-      return new HttpError(403, "forbidden", `this needs the ${role} role; the key has ${request.principal.role}`);
+      return new HttpError(403, "forbidden", `this needs the ${role} role; the key has ${principal.role}`);
     }
     return null;
   };
 
   // Access is enforced after rate limiting (route-level onRequest) and before the body is parsed.
   app.addHook("preParsing", (request, _reply, payload, done) => {
-    const problem = accessProblem(request, request.routeOptions.config.auth);
+    const problem = accessProblem(request.principal, request.headers, request.routeOptions.config.auth);
     if (problem) return done(problem);
     done(null, payload);
   });
@@ -286,22 +333,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return send(reply, request, 404, { statusCode: 404, type: "not_found", message: `no route ${request.method} ${path}` });
   });
 
-  if (config.rate_limit.enabled) {
-    await app.register(rateLimit, {
-      global: true,
-      max: config.rate_limit.max,
-      timeWindow: config.rate_limit.window_seconds * 1000,
-      keyGenerator: (request) => (request.principal ? `key:${request.principal.keyId}` : `ip:${request.ip}`),
-      // The limit's headers go on the 429 only: three more headers on every answer cost a measurable
-      // share of a prediction's time (a client learns the limit from the refusal and its Retry-After).
-      addHeadersOnExceeding: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false },
-      errorResponseBuilder: (_request, context) => {
-        metrics.countRejection("rate_limited");
-        const seconds = Math.max(1, Math.ceil(context.ttl / 1000));
-        return new HttpError(429, "rate_limited", `rate limit of ${context.max} requests per ${config.rate_limit.window_seconds} s exceeded; retry in ${seconds} s`, { headers: { "retry-after": String(seconds) } });
-      },
-    });
-  }
   const open = { config: { rateLimit: false } } as const;
 
   const notReady = (): HttpError => new HttpError(503, "not_ready", state.status === "failed" ? "no model is being served (see /ready)" : "the model is still loading");
@@ -385,18 +416,68 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     return { class: cls, probabilities, confidence, warnings: p.checked.warnings.length ? p.checked.warnings : NO_WARNINGS };
   };
 
-  app.post("/predict", { config: { auth: "predict" }, schema: { response: PREDICT_RESPONSE } }, async (request, reply) => {
-    const started = performance.now();
+  /** The answer to one record (throws the 400 that names its fields); both paths to /predict use it. */
+  const predictOne = (body: unknown, requestId: string, started: number) => {
     if (state.status !== "ready") throw notReady();
-    const served = state.served;
-    const p = predictor!.predictRecord(request.body, checkOptions);
+    const p = predictor!.predictRecord(body, checkOptions);
     if (!p.checked.ok) {
       metrics.countRejection(p.checked.errors[0]!.kind);
       throw new HttpError(400, "invalid_input", `the record cannot be predicted: ${p.checked.errors.map((e) => e.message).join("; ").slice(0, 500)}`, { fields: p.checked.errors });
     }
-    const a = answer(request.id, p, performance.now() - started);
+    const a = answer(requestId, p, performance.now() - started);
+    return { class: a.class, probabilities: a.probabilities, confidence: a.confidence, warnings: a.warnings, model_version: servedVersion, content_sha256: state.served.content_sha256, request_id: requestId };
+  };
+
+  app.post("/predict", { config: { auth: "predict" }, schema: { response: PREDICT_RESPONSE } }, async (request, reply) => {
+    const started = performance.now();
+    const result = predictOne(request.body, request.id, started);
     reply.header("x-model-version", servedVersion);
-    return { class: a.class, probabilities: a.probabilities, confidence: a.confidence, warnings: a.warnings, model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id };
+    return result;
+  });
+
+  // The same route on node's server directly (see predict-fast-path.ts): the same functions decide.
+  // fastify compiles the route schema with the same library and options, so both paths write the same bytes.
+  const serializePrediction = fastJson(PREDICT_RESPONSE[200] as unknown as Parameters<typeof fastJson>[0]);
+  const JSON_TYPE = "application/json; charset=utf-8";
+  const failure = (error: unknown, requestId: string, started: number): FastAnswer => {
+    const c = classifyError(error);
+    if (c.rejection) metrics.countRejection(c.rejection);
+    const headers = ["x-request-id", requestId];
+    if (c.headers) for (const [k, v] of Object.entries(c.headers)) headers.push(k, v);
+    const payload = JSON.stringify(errorBody(c.type, c.message, requestId, now(), c.fields));
+    headers.push("content-type", JSON_TYPE, "content-length", String(Buffer.byteLength(payload)));
+    if (context.draining) headers.push("connection", "close");
+    metrics.observeRequest("POST", "/predict", c.statusCode, (performance.now() - started) / 1000);
+    return { status: c.statusCode, headers, payload };
+  };
+  fastPath = predictFastPath({
+    path: "/predict",
+    bodyLimit: config.body_limit_bytes,
+    open: () => state.status === "ready" && !context.draining,
+    requestId: requestIdOf,
+    admit(req) {
+      const principal = principalOf(req.headers);
+      const refusal = rateLimited(principal, clientAddress(req)) ?? accessProblem(principal, req.headers, "predict");
+      return refusal === null ? null : { refusal };
+    },
+    answer(body, _req, requestId, started) {
+      context.fastPathAnswers++;
+      let result: ReturnType<typeof predictOne>;
+      try {
+        result = predictOne(body, requestId, started);
+      } catch (error) {
+        return failure(error, requestId, started);
+      }
+      const payload = serializePrediction(result);
+      const headers = ["x-request-id", requestId, "x-model-version", servedVersion, "content-type", JSON_TYPE, "content-length", String(Buffer.byteLength(payload))];
+      if (context.draining) headers.push("connection", "close");
+      metrics.observeRequest("POST", "/predict", 200, (performance.now() - started) / 1000);
+      return { status: 200, headers, payload };
+    },
+    fail(error, requestId, started) {
+      context.fastPathAnswers++;
+      return failure(error, requestId, started);
+    },
   });
 
   app.post("/predict/batch", { config: { auth: "predict" }, schema: { response: PREDICT_BATCH_RESPONSE } }, async (request, reply) => {
@@ -451,7 +532,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       monitor,
       model: { name: served.name, version: served.version === null ? null : String(served.version), sha256: served.sha256, content_sha256: served.content_sha256, metrics: served.model.metrics },
       authorize: (role) => async (request) => {
-        const problem = accessProblem(request, role);
+        const problem = accessProblem(request.principal, request.headers, role);
         if (problem) throw problem;
       },
       // Built on first use: the token is read (and masked) only when a GitHub route is called.
