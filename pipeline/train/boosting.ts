@@ -115,11 +115,18 @@ export function validationRows(y: Int32Array, nClasses: number, fraction: number
 }
 
 function takeRows(X: TrainMatrix, y: Int32Array, mask: Uint8Array, want: number): { X: TrainMatrix; y: Int32Array } {
-  const idx: number[] = [];
-  for (let i = 0; i < mask.length; i++) if (mask[i] === want) idx.push(i);
+  let m = 0;
+  for (let i = 0; i < mask.length; i++) if (mask[i] === want) m++;
+  const idx = new Int32Array(m);
+  for (let i = 0, j = 0; i < mask.length; i++) if (mask[i] === want) idx[j++] = i;
+  // Plain loops: Float64Array.from with a map function costs a call per value.
+  const gather = <T extends Float64Array | Int32Array>(src: ArrayLike<number>, out: T): T => {
+    for (let j = 0; j < m; j++) out[j] = src[idx[j]!]!;
+    return out;
+  };
   return {
-    X: { rows: idx.length, names: X.names, features: X.features.map((c) => Float64Array.from(idx, (i) => c[i]!)) },
-    y: Int32Array.from(idx, (i) => y[i]!),
+    X: { rows: m, names: X.names, features: X.features.map((c) => gather(c, new Float64Array(m))) },
+    y: gather(y, new Int32Array(m)),
   };
 }
 
@@ -295,10 +302,11 @@ export function softmaxLoss(raw: Float64Array, y: Int32Array, w: Float64Array, K
   let wSum = 0;
   for (let i = 0; i < y.length; i++) {
     const o = i * K;
-    let max = raw[o]!;
-    for (let k = 1; k < K; k++) if (raw[o + k]! > max) max = raw[o + k]!;
+    let top = 0;
+    for (let k = 1; k < K; k++) if (raw[o + k]! > raw[o + top]!) top = k;
+    const max = raw[o + top]!;
     let s = 0;
-    for (let k = 0; k < K; k++) s += Math.exp(raw[o + k]! - max);
+    for (let k = 0; k < K; k++) s += k === top ? 1 : expNonPositive(raw[o + k]! - max);
     loss += w[i]! * (Math.log(s) + max - raw[o + y[i]!]!);
     wSum += w[i]!;
   }
