@@ -443,7 +443,9 @@ interface Leaf {
 export class GradientTreeGrower {
   private readonly F: number;
   private readonly idx: Int32Array;
-  private readonly tmpIdx: Int32Array;
+  /** Scratch of the partition: the left and the right rows of the node being split. */
+  private readonly tmpLeft: Int32Array;
+  private readonly tmpRight: Int32Array;
   /**
    * Bin codes row-major (row * stride + f): one histogram pass reads a row's codes from one cache line.
    * The stride pads F up to whole blocks of the unrolled builders (8, and a last block of 4); padding
@@ -473,7 +475,8 @@ export class GradientTreeGrower {
     const n = data.rows;
     this.F = data.codes.length;
     this.idx = new Int32Array(n);
-    this.tmpIdx = new Int32Array(n);
+    this.tmpLeft = new Int32Array(n);
+    this.tmpRight = new Int32Array(n);
     const full = this.F - (this.F % 8);
     this.stride = full + (this.F % 8 === 0 ? 0 : this.F % 8 <= 4 ? 4 : 8);
     this.rowCodes = new Uint8Array(n * this.stride);
@@ -726,21 +729,23 @@ export class GradientTreeGrower {
     // The rule as a table over codes: one load per row instead of two compares.
     for (let c = 0; c < 256; c++) goLeft[c] = c <= bin ? 1 : 0;
     goLeft[this.missingCodes[f]!] = missingLeft ? 1 : 0;
-    const { idx, tmpIdx } = this;
-    let l = start;
+    const { idx, tmpLeft, tmpRight } = this;
+    let l = 0;
     let r = 0;
     // Both sides written, the cursors advanced by the rule: no branch on it (a split makes it unpredictable).
+    // Into two scratch arrays rather than back into idx: stores into the array being read measured 25 %
+    // slower (the loads of later rows wait on them).
     for (let i = start; i < end; i++) {
       const row = idx[i]!;
       const g = goLeft[codes[row]!]!;
-      // l <= i: the left write lands on a slot already read.
-      idx[l] = row;
-      tmpIdx[r] = row;
+      tmpLeft[l] = row;
+      tmpRight[r] = row;
       l += g;
       r += 1 - g;
     }
-    idx.set(tmpIdx.subarray(0, r), l);
-    return l;
+    idx.set(tmpLeft.subarray(0, l), start);
+    idx.set(tmpRight.subarray(0, r), start + l);
+    return start + l;
   }
 }
 
