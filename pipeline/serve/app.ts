@@ -16,6 +16,7 @@ import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.
 import { createKeyStore, parseKeyEntries, presentedKey, roleAllows, type KeyStore, type Principal, type Role } from "./auth.js";
 import { classifyError, errorBody, HttpError, type ErrorType } from "./errors.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
+import { coalescingDestination } from "./log-destination.js";
 import { createPredictionLog } from "./prediction-log.js";
 import { LazyRequestLogger } from "./request-logger.js";
 import { PREDICT_BATCH_RESPONSE, PREDICT_RESPONSE } from "./response-schemas.js";
@@ -111,10 +112,10 @@ async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: str
 }
 
 function destination(options: ServerOptions): DestinationStream {
-  // Lines are gathered up to 8 kB and written together (at most a second late): with the default
-  // (write every line as it comes) each prediction cost a write system call on libuv's thread pool,
-  // the largest single cost per request under load. start.ts flushes what is left on exit.
-  return options.logDestination ?? pino.destination({ dest: 1, sync: false, minLength: 8 * 1024, periodicFlush: 1000 });
+  // Lines are gathered into writes of at least 8 kB (at most a second late): with one write per line
+  // each prediction cost a write system call on libuv's thread pool, the largest single cost per
+  // request under load. start.ts flushes what is left on exit.
+  return options.logDestination ?? coalescingDestination(pino.destination({ dest: 1, sync: false }), { minLength: 8 * 1024, flushIntervalMs: 1000 });
 }
 
 function versionLabel(served: LoadedServedModel): string {
