@@ -575,6 +575,12 @@ export class GradientTreeGrower {
       // Children's histograms: build the smaller, derive the larger from the parent's (in its buffer).
       const parent = leaf.hist!;
       leaf.hist = null;
+      if (leaves >= this.maxLeaves) {
+        // The tree is full: these leaves will not be split, so their histograms and splits are not needed.
+        this.pool.push(parent);
+        done.push(l, r);
+        continue;
+      }
       const needL = this.splittable(l);
       const needR = this.splittable(r);
       if (needL || needR) {
