@@ -104,6 +104,16 @@ describe("gradient boosting: determinism and early stopping", () => {
     expect(threaded.validationLoss).toEqual(a.validationLoss);
   });
 
+  it("reuses its worker threads across fits of different data without mixing them up", async () => {
+    const other = synthetic(1500, 9);
+    const alone = await fitBoosting(other.X, other.y, 3, { ...p, n_jobs: 1 }, { seed: 2 });
+    const first = await fitBoosting(data.X, data.y, 3, { ...p, n_jobs: 3 }, { seed: 11 });
+    const second = await fitBoosting(other.X, other.y, 3, { ...p, n_jobs: 3 }, { seed: 2 });
+    const single = await fitBoosting(data.X, data.y, 3, p, { seed: 11 });
+    expect(JSON.stringify(first.trees)).toBe(JSON.stringify(single.trees));
+    expect(JSON.stringify(second.trees)).toBe(JSON.stringify(alone.trees));
+  });
+
   it("learns the structure: held-out accuracy beats the majority class", async () => {
     const fit = await fitBoosting(data.X, data.y, 3, params({ max_iter: 40, early_stopping: false }), { seed: 1 });
     const test = synthetic(2000, 6);

@@ -168,7 +168,10 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   const initScores: number[] = [];
   for (let k = 0; k < K; k++) initScores.push(Math.log(Math.max(prior[k]! / wSum, 1e-12)));
 
-  const raw = new Float64Array(n * K);
+  // Raw scores, labels and weights are shared with the worker threads when there are any: each thread
+  // computes the gradients of its own rows and adds its own trees' leaf values.
+  const buffer = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const raw = new Float64Array(buffer(8 * n * K));
   for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) raw[i * K + k] = initScores[k]!;
   let validCodes: Uint8Array[] | null = null;
   let validRaw: Float64Array | null = null;
@@ -187,21 +190,27 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
     validationLoss.push(softmaxLoss(validRaw, v.y, validW, K));
   }
 
-  // Gradients and each row's new leaf value, per class; shared with the worker threads when there are any.
-  const buffer = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  // float32, as scikit-learn stores them: half the memory the histogram passes stream through; the
+  // Gradients per class. float32, as scikit-learn stores them: half the memory the histogram passes stream through; the
   // histograms and every total still sum in float64.
   const gh = Array.from({ length: K }, () => new Float32Array(buffer(8 * n)));
-  const delta = Array.from({ length: K }, () => new Float64Array(buffer(8 * n)));
-  const growers = threads > 1 ? await ClassTreeWorkers.start(data, p, gh, delta, threads - 1) : null;
+  const trainY = new Int32Array(buffer(4 * n));
+  trainY.set(train.y);
+  const trainW = new Float64Array(buffer(8 * n));
+  trainW.set(w);
+  const growers = threads > 1 ? await ClassTreeWorkers.start({ data, params: p, gh, raw, y: trainY, w: trainW }, threads - 1) : null;
   const local = new GradientTreeGrower(data, p);
   const proba = new Float64Array(K);
-  const trainY = train.y;
+  // Thread c computes the gradients of rows [chunk[c], chunk[c + 1]).
+  const chunk = Array.from({ length: threads + 1 }, (_, c) => Math.floor((c * n) / threads));
   const trees: TreeJson[] = [];
   let iterations = 0;
   try {
     for (let it = 0; it < p.max_iter; it++) {
-      softmaxGradients(raw, proba, trainY, w, gh, n, K);
+      // Every row's gradients depend on that row alone: the same numbers whichever thread computes them.
+      const grads: Promise<void>[] = [];
+      for (let c = 1; c < threads; c++) grads.push(growers!.gradients(c - 1, chunk[c]!, chunk[c + 1]!));
+      softmaxGradients(raw, proba, trainY, trainW, gh, chunk[0]!, chunk[1]!, K);
+      await Promise.all(grads);
       // Class k's tree goes to thread k % threads (0 = this one); each depends only on its gradients.
       const iterTrees: (BoostTree | Promise<BoostTree>)[] = [];
       for (let k = 0; k < K; k++) if (growers && k % threads !== 0) iterTrees[k] = growers.grow(k, (k % threads) - 1);
@@ -214,12 +223,8 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
       for (let k = 0; k < K; k++) {
         const t = grown[k]!;
         t.missingCodes = local.missingCodes;
-        // A tree grown here still knows its leaves' rows: added straight into raw, no row-order delta pass.
+        // A worker has added its tree's leaf values already (class k's column of raw is its alone).
         if (t.hasRows) t.addLeafValues(raw, K, k);
-        else {
-          const dk = delta[k]!;
-          for (let i = 0; i < n; i++) raw[i * K + k] += dk[i]!;
-        }
         if (validCodes && validRaw) t.addToBinned(validCodes, validRaw, K, k);
         trees.push(t.toJson(K, k, it === 0 ? initScores[k]! : 0));
       }
@@ -249,8 +254,8 @@ function shouldStop(losses: number[], nIterNoChange: number, tol: number): boole
  * the rows (raw, labels and weights are read once per iteration, not once per class). `p` is scratch of
  * length K.
  */
-function softmaxGradients(raw: Float64Array, p: Float64Array, y: Int32Array, w: Float64Array, gh: Float32Array[], n: number, K: number): void {
-  for (let i = 0; i < n; i++) {
+export function softmaxGradients(raw: Float64Array, p: Float64Array, y: Int32Array, w: Float64Array, gh: Float32Array[], start: number, end: number, K: number): void {
+  for (let i = start; i < end; i++) {
     const o = i * K;
     let top = 0;
     for (let k = 1; k < K; k++) if (raw[o + k]! > raw[o + top]!) top = k;
@@ -350,15 +355,6 @@ export class BoostTree {
         const o = order[i]! * K + k;
         raw[o] = raw[o]! + v;
       }
-    }
-  }
-
-  /** Writes each training row's leaf value into out (row order). */
-  leafValues(out: Float64Array): void {
-    const r = this.leafRanges;
-    for (let j = 0; j < r.length; j += 3) {
-      const v = this.value[r[j]!]!;
-      for (let i = r[j + 1]!; i < r[j + 2]!; i++) out[this.order[i]!] = v;
     }
   }
 
@@ -899,52 +895,127 @@ function build4(hist: Float64Array, idx: Int32Array, gh: Float32Array, codes: Ui
   }
 }
 
-/** What a boosting worker thread gets once: the binned data and the shared gradient and leaf-value arrays. */
+/** What a boosting worker thread gets once: the binned data and the shared raw scores, labels, weights and gradients. */
 export interface BoostingWorkerData {
   data: BinnedMatrix;
   params: BoostingFitParams;
   gh: Float32Array[];
-  delta: Float64Array[];
+  /** Row-major raw scores (row * K + k). */
+  raw: Float64Array;
+  y: Int32Array;
+  w: Float64Array;
 }
 
-/** Worker threads that grow class trees on request (pipeline/train/boosting-worker.ts). */
-class ClassTreeWorkers {
-  private readonly pending = new Map<number, { resolve: (t: BoostTree) => void; reject: (e: Error) => void }>();
+/**
+ * A message to a boosting worker: the fit to work on (`job`, until the next one), then requests for the
+ * gradients of rows [start, end) or the tree of class k, all tagged with the fit's id.
+ */
+export type BoostingRequest =
+  | { job: number; op: "job"; data: BoostingWorkerData }
+  | { job: number; id: number; op: "gradients"; start: number; end: number }
+  | { job: number; id: number; op: "tree"; k: number };
+export interface BoostingReply {
+  job: number;
+  id: number;
+  tree?: PlainBoostTree;
+  error?: string;
+}
 
-  private constructor(private readonly workers: Worker[]) {
+/**
+ * Boosting workers kept between fits (CV folds, candidates, the final fit), as the forest's are: each is
+ * started and JIT-warmed once per process, not once per fit (a fresh worker spent about a third more CPU
+ * on the same trees). An idle worker is unreferenced, so it never keeps the process alive; one that failed
+ * is terminated, not reused.
+ */
+const idleBoostingWorkers: Worker[] = [];
+let nextBoostingJob = 1;
+
+/** Worker threads that compute gradients and grow class trees on request (pipeline/train/boosting-worker.ts). */
+class ClassTreeWorkers {
+  private readonly pending = new Map<number, { resolve: (t: BoostTree | null) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private failed = false;
+  private readonly job = nextBoostingJob++;
+  private readonly onMessage = (reply: BoostingReply) => {
+    if (reply.job !== this.job) return;
+    const p = this.pending.get(reply.id);
+    this.pending.delete(reply.id);
+    if (!p) return;
+    if (reply.error !== undefined) p.reject(new Error(`boosting worker failed: ${reply.error}`));
+    else p.resolve(reply.tree ? BoostTree.fromPlain(reply.tree) : null);
+  };
+  private readonly onError = (err: unknown) => this.failAll(err instanceof Error ? err : new Error(String(err)));
+  private readonly onExit = (code: number) => this.failAll(new Error(`boosting worker exited with code ${code}`));
+
+  private constructor(
+    private readonly workers: Worker[],
+    data: BoostingWorkerData,
+  ) {
     for (const w of workers) {
-      w.on("message", (reply: { k: number; tree?: PlainBoostTree; error?: string }) => {
-        const p = this.pending.get(reply.k);
-        this.pending.delete(reply.k);
-        if (!p) return;
-        if (reply.tree) p.resolve(BoostTree.fromPlain(reply.tree));
-        else p.reject(new Error(`boosting worker failed on class ${reply.k}: ${reply.error ?? "no tree returned"}`));
-      });
-      w.on("error", (err) => this.failAll(err instanceof Error ? err : new Error(String(err))));
-      w.on("exit", (code) => this.failAll(new Error(`boosting worker exited with code ${code}`)));
+      w.ref();
+      w.on("message", this.onMessage);
+      w.on("error", this.onError);
+      w.on("exit", this.onExit);
+      const message: BoostingRequest = { job: this.job, op: "job", data };
+      w.postMessage(message);
     }
   }
 
-  static async start(data: BinnedMatrix, params: BoostingFitParams, gh: Float32Array[], delta: Float64Array[], count: number): Promise<ClassTreeWorkers> {
+  static async start(workerData: BoostingWorkerData, count: number): Promise<ClassTreeWorkers> {
     const url = workerEntry("boosting-worker");
-    const workerData: BoostingWorkerData = { data, params, gh, delta };
-    return new ClassTreeWorkers(Array.from({ length: count }, () => new Worker(url, { workerData })));
+    const workers = Array.from({ length: count }, () => {
+      const idle = idleBoostingWorkers.pop();
+      if (idle) return idle;
+      const w = new Worker(url);
+      w.on("exit", () => {
+        const j = idleBoostingWorkers.indexOf(w);
+        if (j >= 0) idleBoostingWorkers.splice(j, 1);
+      });
+      return w;
+    });
+    return new ClassTreeWorkers(workers, workerData);
   }
 
-  grow(k: number, worker: number): Promise<BoostTree> {
+  private request(worker: number, body: { op: "gradients"; start: number; end: number } | { op: "tree"; k: number }): Promise<BoostTree | null> {
+    const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(k, { resolve, reject });
-      this.workers[worker]!.postMessage(k);
+      this.pending.set(id, { resolve, reject });
+      const message: BoostingRequest = { job: this.job, id, ...body };
+      this.workers[worker]!.postMessage(message);
     });
   }
 
+  async gradients(worker: number, start: number, end: number): Promise<void> {
+    await this.request(worker, { op: "gradients", start, end });
+  }
+
+  async grow(k: number, worker: number): Promise<BoostTree> {
+    const t = await this.request(worker, { op: "tree", k });
+    if (!t) throw new Error(`boosting worker returned no tree for class ${k}`);
+    return t;
+  }
+
   private failAll(err: Error): void {
+    this.failed = true;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
   }
 
+  /** Returns the workers to the pool, or terminates them when one failed or a request is still open (the fit threw). */
   async stop(): Promise<void> {
-    for (const w of this.workers) w.removeAllListeners("exit");
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const w of this.workers) {
+      w.off("message", this.onMessage);
+      w.off("error", this.onError);
+      w.off("exit", this.onExit);
+    }
+    if (this.failed || this.pending.size > 0) {
+      this.pending.clear();
+      await Promise.all(this.workers.map((w) => w.terminate()));
+      return;
+    }
+    for (const w of this.workers) {
+      w.unref();
+      idleBoostingWorkers.push(w);
+    }
   }
 }
