@@ -211,23 +211,24 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
       for (let c = 1; c < threads; c++) grads.push(growers!.gradients(c - 1, chunk[c]!, chunk[c + 1]!));
       softmaxGradients(raw, proba, trainY, trainW, gh, chunk[0]!, chunk[1]!, K);
       await Promise.all(grads);
-      // Class k's tree goes to thread k % threads (0 = this one); each depends only on its gradients.
-      const iterTrees: (BoostTree | Promise<BoostTree>)[] = [];
-      for (let k = 0; k < K; k++) if (growers && k % threads !== 0) iterTrees[k] = growers.grow(k, (k % threads) - 1);
-      for (let k = 0; k < K; k++) {
-        if (growers && k % threads !== 0) continue;
-        iterTrees[k] = local.grow(gh[k]!);
-      }
-      const grown = await Promise.all(iterTrees);
-      // Raw scores are updated after all K trees of the iteration: each is fitted to the same gradients.
-      for (let k = 0; k < K; k++) {
-        const t = grown[k]!;
+      // Class k's tree goes to thread (k + 1) % threads (0 = this one); each depends only on its gradients.
+      // This thread takes the fewest trees (none of the extra ones when K is not a multiple of the threads):
+      // it also finishes every tree (raw and validation scores, JSON), meanwhile the workers keep growing.
+      // Each tree only touches class k's scores, so the order in which they are finished does not matter.
+      const iterJson: TreeJson[] = new Array<TreeJson>(K);
+      const finish = (t: BoostTree, k: number) => {
         t.missingCodes = local.missingCodes;
         // A worker has added its tree's leaf values already (class k's column of raw is its alone).
         if (t.hasRows) t.addLeafValues(raw, K, k);
         if (validCodes && validRaw) t.addToBinned(validCodes, validRaw, K, k);
-        trees.push(t.toJson(K, k, it === 0 ? initScores[k]! : 0));
-      }
+        iterJson[k] = t.toJson(K, k, it === 0 ? initScores[k]! : 0);
+      };
+      const owner = (k: number) => (growers ? (k + 1) % threads : 0);
+      const remote: Promise<void>[] = [];
+      for (let k = 0; k < K; k++) if (owner(k) !== 0) remote.push(growers!.grow(k, owner(k) - 1).then((t) => finish(t, k)));
+      for (let k = 0; k < K; k++) if (owner(k) === 0) finish(local.grow(gh[k]!), k);
+      await Promise.all(remote);
+      trees.push(...iterJson);
       iterations++;
       options.onIteration?.(iterations, p.max_iter);
       if (valid && validRaw && validW) {
