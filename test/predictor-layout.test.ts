@@ -56,7 +56,19 @@ describe("the packed forest", () => {
     const nodes = model.model.trees.reduce((s, t) => s + t.feature.length, 0);
     const leaves = model.model.trees.reduce((s, t) => s + t.feature.filter((f) => f < 0).length, 0);
     expect(packed.nodes.byteLength).toBe(nodes * 16);
-    expect(packed.leafValues.length).toBe(leaves * k);
+    // Each distinct leaf vector once, every leaf pointing at its own values.
+    const distinct = new Set(model.model.trees.flatMap((t) => t.value.filter((_, i) => t.feature[i]! < 0).map((v) => JSON.stringify(v))));
+    expect(packed.leafValues.length).toBe(distinct.size * k);
+    expect(distinct.size).toBeLessThan(leaves / 10);
+    const i32 = new Int32Array(packed.nodes);
+    let leafNodes = 0;
+    for (let node = 0; node < nodes; node++) {
+      if (i32[4 * node + 2]! >= 0) continue;
+      leafNodes++;
+      expect(i32[4 * node + 3]! % k).toBe(0);
+      expect(i32[4 * node + 3]! + k).toBeLessThanOrEqual(packed.leafValues.length);
+    }
+    expect(leafNodes).toBe(leaves);
     // what a loader thread hands over: copies of the buffers, rebuilt into a predictor elsewhere
     const [roots, nodeBuffer, leafBuffer] = packedForestBuffers(packed).map((b) => b.slice(0));
     const moved = predictorFromPacked(model, { nClasses: k, combine: packed.combine, roots: new Int32Array(roots!), nodes: nodeBuffer!, leafValues: new Float64Array(leafBuffer!) });
