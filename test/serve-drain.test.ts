@@ -117,4 +117,22 @@ describe("SIGTERM drain", () => {
     expect(lines).toMatch(/"event":"prediction","request_id":"in-flight-1"/);
     expect(lines).toMatch(/"service":"drain-test","revision":"drain-test-00001"/);
   });
+
+  it("closes a kept-alive connection that has finished its request, and one that never sent a byte, without waiting for the bound", async () => {
+    const served = await startServe({});
+    const body = JSON.stringify(GOOD_RECORD);
+    const used = await open(served.port);
+    const usedAnswer = responseOf(used);
+    used.write(`POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const silent = await open(served.port);
+    const silentClosed = responseOf(silent);
+    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    served.child.kill("SIGTERM");
+    expect(await served.exit).toBe(0);
+    // Well inside the 10 s bound: nobody waited for the two idle connections.
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await usedAnswer).toMatch(/^HTTP\/1\.1 200 OK[\s\S]*Connection: keep-alive/);
+    expect(await silentClosed).toBe("");
+  });
 });

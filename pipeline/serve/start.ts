@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { createServer, type ServerOptions } from "./app.js";
@@ -44,22 +43,19 @@ export async function startServer(options: StartOptions): Promise<StartedServer>
   const env = options.env ?? process.env;
   const app = await createServer(options);
   const { config, logger } = app.serving;
-  // Connections and their running requests: a connection that never sent a request (or sits idle
-  // between keep-alive requests) is closed by the drain; one with a request in progress is left to finish.
-  const connections = new Map<Socket, number>();
+  // A connection that never sent a request (or sits idle between keep-alive requests) is closed by
+  // the drain; one with a request in progress is left to finish. node's server knows which of the
+  // connections that sent something are idle (closeIdleConnections); the ones that never sent a
+  // byte it does not list, so those are tracked here, once per connection (nothing runs per request).
+  const silent = new Set<Socket>();
   app.server.on("connection", (socket: Socket) => {
-    connections.set(socket, 0);
-    socket.once("close", () => connections.delete(socket));
-  });
-  app.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
-    connections.set(socket, (connections.get(socket) ?? 0) + 1);
-    res.once("close", () => {
-      if (connections.has(socket)) connections.set(socket, Math.max(0, connections.get(socket)! - 1));
-    });
+    silent.add(socket);
+    socket.once("data", () => silent.delete(socket));
+    socket.once("close", () => silent.delete(socket));
   });
   const closeIdle = () => {
-    for (const [socket, running] of connections) if (running === 0) socket.destroy();
+    for (const socket of silent) socket.destroy();
+    app.server.closeIdleConnections();
   };
   const port = portFrom(env, options.port, config.port);
   const host = options.host ?? config.host;
