@@ -11,7 +11,8 @@ export interface ServerMetrics {
   registry: Registry;
   /** Counts a finished request and its latency (labels cached per combination: no per-request hashing). */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void;
-  countPrediction(cls: string, modelVersion: string): void;
+  /** Counts `n` predicted records of a class (default 1). */
+  countPrediction(cls: string, modelVersion: string, n?: number): void;
   countRejection(reason: string): void;
   setModelInfo(info: { name: string; version: string; sha256: string; content_sha256: string }): void;
   driftScore: Gauge<"feature">;
@@ -20,7 +21,25 @@ export interface ServerMetrics {
 export function createServerMetrics(options: { defaultMetrics?: boolean } = {}): ServerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: "http_requests_total", help: "HTTP requests by method, route pattern and status code.", labelNames: ["method", "route", "status_code"], registers: [registry] });
+  // The two per-request counters are counted in plain numbers and handed to prom-client when it is
+  // scraped (its collect hook): prom-client hashes the label set on every inc(), even through a
+  // cached child, which was a microsecond per request and per batch record.
+  const requestCounts = new Map<string, { labels: Record<string, string>; n: number }>();
+  const predictionCounts = new Map<string, { labels: Record<string, string>; n: number }>();
+  const handOver = (counter: Counter<string>, counts: Map<string, { labels: Record<string, string>; n: number }>) => {
+    for (const c of counts.values()) {
+      if (c.n === 0) continue;
+      counter.inc(c.labels, c.n);
+      c.n = 0;
+    }
+  };
+  const requests: Counter<string> = new Counter({
+    name: "http_requests_total",
+    help: "HTTP requests by method, route pattern and status code.",
+    labelNames: ["method", "route", "status_code"],
+    registers: [registry],
+    collect: () => handOver(requests, requestCounts),
+  });
   const duration = new Histogram({
     name: "http_request_duration_seconds",
     help: "HTTP request duration in seconds by method, route pattern and status code.",
@@ -28,13 +47,18 @@ export function createServerMetrics(options: { defaultMetrics?: boolean } = {}):
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: [registry],
   });
-  const predictions = new Counter({ name: "predictions_total", help: "Predicted records by class and model version.", labelNames: ["class", "model_version"], registers: [registry] });
+  const predictions: Counter<string> = new Counter({
+    name: "predictions_total",
+    help: "Predicted records by class and model version.",
+    labelNames: ["class", "model_version"],
+    registers: [registry],
+    collect: () => handOver(predictions, predictionCounts),
+  });
   const rejections = new Counter({ name: "input_rejections_total", help: "Requests or records refused, by reason.", labelNames: ["reason"], registers: [registry] });
   const modelInfo = new Gauge({ name: "model_info", help: "The served model (value 1).", labelNames: ["name", "version", "sha256", "content_sha256"], registers: [registry] });
   const driftScore = new Gauge({ name: "drift_score", help: "Live drift statistic per feature over the monitoring window.", labelNames: ["feature"], registers: [registry] });
 
-  const requestChildren = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
-  const predictionChildren = new Map<string, { inc(): void }>();
+  const requestChildren = new Map<string, { count: { labels: Record<string, string>; n: number }; time: { observe(v: number): void } }>();
   return {
     registry,
     driftScore,
@@ -43,20 +67,22 @@ export function createServerMetrics(options: { defaultMetrics?: boolean } = {}):
       let child = requestChildren.get(key);
       if (!child) {
         const labels = { method, route, status_code: String(statusCode) };
-        child = { count: requests.labels(labels), time: duration.labels(labels) };
+        const count = { labels, n: 0 };
+        requestCounts.set(key, count);
+        child = { count, time: duration.labels(labels) };
         requestChildren.set(key, child);
       }
-      child.count.inc();
+      child.count.n++;
       child.time.observe(seconds);
     },
-    countPrediction(cls, modelVersion) {
+    countPrediction(cls, modelVersion, n = 1) {
       const key = `${modelVersion}\u0000${cls}`;
-      let child = predictionChildren.get(key);
-      if (!child) {
-        child = predictions.labels({ class: cls, model_version: modelVersion });
-        predictionChildren.set(key, child);
+      let count = predictionCounts.get(key);
+      if (!count) {
+        count = { labels: { class: cls, model_version: modelVersion }, n: 0 };
+        predictionCounts.set(key, count);
       }
-      child.inc();
+      count.n += n;
     },
     countRejection(reason) {
       rejections.inc({ reason });
