@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { coalescingDestination } from "../pipeline/serve/log-destination.js";
 
@@ -33,5 +34,33 @@ describe("the coalescing log destination", () => {
     expect(t.writes).toEqual([]);
     await new Promise((r) => setTimeout(r, 120));
     expect(t.writes).toEqual(["one\ntwo\n"]);
+  });
+
+  it("holds lines while the destination is busy and hands them over in one piece on drain", () => {
+    // A destination like SonicBoom: over its high-water mark write() says false, then 'drain' comes.
+    const busy = Object.assign(new EventEmitter(), { writes: [] as string[], full: false, write(s: string) { this.writes.push(s); return !this.full; } });
+    const d = coalescingDestination(busy, { minLength: 10, flushIntervalMs: 60_000 });
+    busy.full = true;
+    d.write("first line\n");
+    expect(busy.writes).toEqual(["first line\n"]);
+    // Busy: however much arrives, nothing more is written until it drains.
+    for (let i = 0; i < 100; i++) d.write(`line ${i}\n`);
+    expect(busy.writes.length).toBe(1);
+    busy.full = false;
+    busy.emit("drain");
+    expect(busy.writes.length).toBe(2);
+    expect(busy.writes.join("")).toBe("first line\n" + Array.from({ length: 100 }, (_, i) => `line ${i}\n`).join(""));
+  });
+
+  it("drops lines beyond maxPending while the destination takes nothing, and says how many", () => {
+    const stuck = Object.assign(new EventEmitter(), { writes: [] as string[], write(s: string) { this.writes.push(s); return false; } });
+    const drops: number[] = [];
+    const d = coalescingDestination(stuck, { minLength: 1, flushIntervalMs: 60_000, maxPending: 100, onDrop: (n) => drops.push(n) });
+    d.write("x".repeat(10) + "\n");
+    for (let i = 0; i < 50; i++) d.write("y".repeat(9) + "\n");
+    // 100 characters wait (ten lines); the other 40 were dropped.
+    stuck.emit("drain");
+    expect(stuck.writes[1]).toBe(("y".repeat(9) + "\n").repeat(10));
+    expect(drops).toEqual([40]);
   });
 });

@@ -111,11 +111,11 @@ async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: str
   return createKeyStore(entries);
 }
 
-function destination(options: ServerOptions): DestinationStream {
+function destination(options: ServerOptions, onDrop: (lines: number) => void): DestinationStream {
   // Lines are gathered into writes of at least 8 kB (at most a second late): with one write per line
   // each prediction cost a write system call on libuv's thread pool, the largest single cost per
   // request under load. start.ts flushes what is left on exit.
-  return options.logDestination ?? coalescingDestination(pino.destination({ dest: 1, sync: false }), { minLength: 8 * 1024, flushIntervalMs: 1000 });
+  return options.logDestination ?? coalescingDestination(pino.destination({ dest: 1, sync: false }), { minLength: 8 * 1024, flushIntervalMs: 1000, onDrop });
 }
 
 function versionLabel(served: LoadedServedModel): string {
@@ -134,7 +134,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const random = options.random ?? Math.random;
   const service = env.K_SERVICE ?? null;
   const revision = env.K_REVISION ?? null;
-  const dest = destination(options);
+  // Lines stdout could not take (reported through the logger, which is made just below).
+  let reportDropped = (_lines: number): void => {};
+  const dest = destination(options, (lines) => reportDropped(lines));
   // ISO time, formatted once per millisecond: at thousands of lines a second, toISOString per line showed in profiles.
   let lastMs = -1;
   let lastTime = "";
@@ -165,6 +167,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
     dest,
   );
+  reportDropped = (lines) => logger.warn({ event: "log_lines_dropped", lines }, `${lines} log lines dropped: stdout did not take them`);
   const flushLogs = () => {
     const d = dest as { flushSync?: () => void };
     try {

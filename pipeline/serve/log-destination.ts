@@ -9,13 +9,21 @@ import type { DestinationStream } from "pino";
  * prediction that was 3.3 µs of a 6.2 µs log line (README "Benchmark"). Here a line is appended and
  * counted by its length, and SonicBoom sees one write per chunk. Every line of the process goes
  * through the same buffer, so lines keep their order.
+ *
+ * While the destination is still writing (its write() returned false, until 'drain'), lines wait
+ * here and go in one piece when it is free: SonicBoom writes at most 16 kB per system call, one at a
+ * time, and a saturated server produced more than that per event-loop turn, so its queue grew without
+ * end (tens of MB within a minute under the benchmark's load). If the destination stops taking lines
+ * altogether, at most `maxPending` characters wait; lines beyond that are dropped and counted
+ * (`onDrop`), so a blocked stdout cannot take the process down.
  */
 export interface CoalescingDestination extends DestinationStream {
   /** Hands everything gathered to the destination and flushes it synchronously (exit paths). */
   flushSync(): void;
 }
 
-type Target = DestinationStream & { flushSync?: () => void };
+/** pino's DestinationStream, whose write() may say (false) that the destination is over its high-water mark. */
+type Target = { write(line: string): boolean | void; flushSync?: () => void; on?: (event: "drain", listener: () => void) => unknown };
 
 // One exit hook for all of them, holding them weakly: servers made and dropped (tests) are not kept alive.
 const live = new Set<WeakRef<CoalescingDestination>>();
@@ -32,22 +40,42 @@ function onExit(): void {
   }
 }
 
-export function coalescingDestination(target: Target, options: { minLength: number; flushIntervalMs: number }): CoalescingDestination {
+export function coalescingDestination(
+  target: Target,
+  options: { minLength: number; flushIntervalMs: number; maxPending?: number; onDrop?: (lines: number) => void },
+): CoalescingDestination {
+  const maxPending = options.maxPending ?? 64 * 1024 * 1024;
   let pending = "";
+  let busy = false;
+  let dropped = 0;
   const hand = () => {
-    if (pending === "") return;
+    if (pending === "" || busy) return;
     const chunk = pending;
     pending = "";
-    target.write(chunk);
+    if (target.write(chunk) === false && target.on) busy = true;
+    if (dropped > 0) {
+      const n = dropped;
+      dropped = 0;
+      options.onDrop?.(n);
+    }
   };
+  target.on?.("drain", () => {
+    busy = false;
+    if (pending.length >= options.minLength) hand();
+  });
   const timer = setInterval(hand, options.flushIntervalMs);
   timer.unref();
   const destination: CoalescingDestination = {
     write(line: string) {
+      if (pending.length >= maxPending) {
+        dropped++;
+        return;
+      }
       pending += line;
       if (pending.length >= options.minLength) hand();
     },
     flushSync() {
+      busy = false;
       hand();
       target.flushSync?.();
     },
