@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { existsSync, renameSync } from "node:fs";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeFileAtomic, processAlive } from "../core/atomic.js";
@@ -125,9 +126,17 @@ export async function writeStaged(root: string, files: StagedFile[], registry: R
       }
       if (delay) await sleep(delay);
       // A folder already at vN is not registered (the caller allocated N under the lock as the next
-      // version): it is what a killed promotion left, and must not lend its files to this one.
-      await rm(target, { recursive: true, force: true });
-      await rename(staging, target);
+      // version): it is what a killed promotion left, and must not lend its files to this one. It is
+      // moved aside (a staging name, so a later run prunes it if this one dies) and the staged folder
+      // takes its place. Both renames are synchronous: a SIGTERM's cleanup removes the staging folder,
+      // and with a rename still on the thread pool it could empty the folder while it was being
+      // published (a test saw a v<N> without its card.md); now the cleanup runs before or after them.
+      const aside = join(parent, `.staging-${basename(target)}-${process.pid}-${randomBytes(4).toString("hex")}`);
+      const replaced = existsSync(target);
+      if (replaced) renameSync(target, aside);
+      renameSync(staging, target);
+      off();
+      if (replaced) await rm(aside, { recursive: true, force: true });
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
       throw error;
