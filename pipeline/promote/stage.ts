@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { basename, dirname, join, relative } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -117,8 +117,10 @@ export async function writeStaged(root: string, files: StagedFile[], registry: R
     await assertDirInside(root, relative(root, parent), "the model's folder");
     await pruneStaleStaging(parent);
     const staging = join(parent, `.staging-${basename(target)}-${process.pid}-${randomBytes(4).toString("hex")}`);
-    await mkdir(staging);
+    // Registered first and created synchronously: a signal between an asynchronous mkdir and the
+    // registration would leave the folder behind.
     const off = onInterrupt(() => removeNow(staging));
+    mkdirSync(staging);
     try {
       for (const file of files) {
         if (delay) await sleep(delay);
@@ -135,8 +137,17 @@ export async function writeStaged(root: string, files: StagedFile[], registry: R
       const replaced = existsSync(target);
       if (replaced) renameSync(target, aside);
       renameSync(staging, target);
-      off();
-      if (replaced) await rm(aside, { recursive: true, force: true });
+      if (replaced) {
+        // The moved-aside folder is now what an interrupt must remove (registered before the staging
+        // cleanup is dropped, so no moment is without one).
+        const offAside = onInterrupt(() => removeNow(aside));
+        off();
+        try {
+          await rm(aside, { recursive: true, force: true });
+        } finally {
+          offAside();
+        }
+      }
     } catch (error) {
       await rm(staging, { recursive: true, force: true });
       throw error;
