@@ -136,9 +136,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     let node = root;
     let meta = i32[4 * node + 2]!;
     while (meta >= 0) {
-      const x = row[offset + (meta & FEATURE_MASK)]!;
-      const left = i32[4 * node + 3]!;
-      node = x !== x ? ((meta & MISSING_LEFT) !== 0 ? left : left + 1) : left + +(x > f64[2 * node]!);
+      node = childAt(row, offset, node, meta);
       meta = i32[4 * node + 2]!;
     }
     return i32[4 * node + 3]!;

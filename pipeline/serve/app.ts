@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { createServer as createHttpServer, type IncomingMessage, type IncomingHttpHeaders } from "node:http";
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { resolve } from "node:path";
 import proxyAddr from "@fastify/proxy-addr";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
@@ -208,7 +208,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
 
   // POST /predict is answered before fastify sees it (predict-fast-path.ts); set once the routes exist.
-  let fastPath: ((req: IncomingMessage, res: import("node:http").ServerResponse) => boolean) | null = null;
+  let fastPath: ((req: IncomingMessage, res: ServerResponse) => boolean) | null = null;
   const app = Fastify({
     serverFactory: (handler, opts) => {
       const server = createHttpServer((req, res) => {
@@ -464,7 +464,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       const refusal = rateLimited(principal, clientAddress(req)) ?? accessProblem(principal, req.headers, "predict");
       return refusal === null ? null : { refusal };
     },
-    answer(body, _req, requestId, started) {
+    answer(body, requestId, started) {
       context.fastPathAnswers++;
       let result: ReturnType<typeof predictOne>;
       try {

@@ -27,13 +27,10 @@ export interface PredictFastPathOptions {
   open(): boolean;
   /** The request id (from a valid X-Request-Id or a new one). */
   requestId(req: IncomingMessage): string;
-  /**
-   * Before the body is read: rate limit and access. Returns the refusal, or null to go on; `context`
-   * carries what admit learnt (the key's principal) to `answer`.
-   */
-  admit(req: IncomingMessage, requestId: string): { refusal: unknown } | null;
+  /** Before the body is read: rate limit and access. Returns the refusal, or null to go on. */
+  admit(req: IncomingMessage): { refusal: unknown } | null;
   /** The answer to a parsed body (never throws: refusals are answers too). */
-  answer(body: unknown, req: IncomingMessage, requestId: string, started: number): FastAnswer;
+  answer(body: unknown, requestId: string, started: number): FastAnswer;
   /** The answer to an error (a refusal from admit, or one of fastify's body errors). */
   fail(error: unknown, requestId: string, started: number): FastAnswer;
 }
@@ -56,7 +53,7 @@ export function predictFastPath(options: PredictFastPathOptions): (req: Incoming
     if (type === undefined || !JSON_TYPE.test(type) || !options.open()) return false;
     const started = performance.now();
     const requestId = options.requestId(req);
-    const refused = options.admit(req, requestId);
+    const refused = options.admit(req);
     if (refused !== null) {
       // Refused before the body is read, as fastify's onRequest and preParsing hooks refuse.
       send(res, options.fail(refused.refusal, requestId, started));
@@ -103,7 +100,7 @@ export function predictFastPath(options: PredictFastPathOptions): (req: Incoming
       } catch {
         return bodyError(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
       }
-      send(res, options.answer(body, req, requestId, started));
+      send(res, options.answer(body, requestId, started));
     });
     return true;
   };
