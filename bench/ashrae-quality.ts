@@ -22,6 +22,7 @@ import { getColumn, takeRows } from "../pipeline/data/table.js";
 import { predictProbaTrees, treeCombine } from "../pipeline/model/tree-eval.js";
 import type { FeatureMatrix } from "../pipeline/model/transform.js";
 import { fitCandidate } from "../pipeline/train/index.js";
+import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "../pipeline/train/decision-weights.js";
 import { argmaxRows, labelScores } from "../pipeline/train/metrics.js";
 import { featureSpecs, fitPreprocessing, transformTable } from "../pipeline/train/preprocess.js";
 import { groupIds, kFold, splitRows } from "../pipeline/train/split.js";
@@ -112,20 +113,32 @@ const wanted = option("--candidate");
 for (const candidate of config.training.candidates.filter((c) => !wanted || c.name === wanted)) {
   const name = `${candidate.name} (${candidate.algorithm})`;
   const combine = treeCombine(candidate.algorithm);
-  const f1s: number[] = [];
+  const folds: ScoredFold[] = [];
   for (const f of foldSets) {
     // Boosting's early-stopping rows are whole buildings, as in the train step.
     const trees = await fitCandidate(candidate, f.fit.matrix, f.y, classes, config.training.seed, Int32Array.from(f.fit.rows, (r) => trainGroups[r]!));
-    f1s.push(labelScores(f.yEval, argmaxRows(predictProbaTrees(trees, f.evaluation.matrix, k, combine), k), k).macro_f1);
+    folds.push({ proba: predictProbaTrees(trees, f.evaluation.matrix, k, combine), y: f.yEval });
   }
+  const argmaxF1s = folds.map((f) => labelScores(f.y, argmaxRows(f.proba, k), k).macro_f1);
+  // With tuned decision weights (as the train step does): the CV figure is the nested estimate, the
+  // final weights come from all out-of-fold predictions, and the test split is scored once with them.
+  const tune = config.training.tune_decision_weights;
+  const f1s = tune ? nestedDecisionScores(folds, k, "macro_f1") : argmaxF1s;
+  const weights = tune ? tuneDecisionWeights(folds, k, "macro_f1") : null;
   const cv = f1s.reduce((a, b) => a + b, 0) / f1s.length;
   cvScores.set(name, cv);
   console.log(`${name.padEnd(28)} grouped ${foldSets.length}-fold CV macro-F1 on the training split ${cv.toFixed(3)} (folds ${f1s.map((x) => x.toFixed(3)).join(", ")})`);
+  if (weights) console.log(`  decision weights ${Array.from(weights, (w, c) => `${classes[c]} ${w.toFixed(3)}`).join(", ")}; CV with plain argmax ${(argmaxF1s.reduce((a, b) => a + b, 0) / argmaxF1s.length).toFixed(3)}`);
   t0 = performance.now();
   const trees = await fitCandidate(candidate, trainSet.matrix, yTrain, classes, config.training.seed, Int32Array.from(trainSet.rows, (r) => trainGroups[r]!));
   const fitSeconds = (performance.now() - t0) / 1000;
-  const pred = argmaxRows(predictProbaTrees(trees, testSet.matrix, k, combine), k);
+  const testProba = predictProbaTrees(trees, testSet.matrix, k, combine);
+  const pred = argmaxRows(testProba, k, weights);
   score(name, pred, yTest, fitSeconds);
+  if (weights) {
+    const plain = labelScores(yTest, argmaxRows(testProba, k), k);
+    console.log(`  with plain argmax: accuracy ${plain.accuracy.toFixed(3)}  macro-F1 ${plain.macro_f1.toFixed(3)}`);
+  }
   if (pmvPositions.length > 0) {
     const sub = labelScores(Int32Array.from(pmvPositions, (i) => yTest[i]!), Int32Array.from(pmvPositions, (i) => pred[i]!), k);
     onPmvRows.set(name, sub);
@@ -157,7 +170,9 @@ out = []
 for name, model, fill in [
     ("sklearn RandomForest(100)", RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0), True),
     ("sklearn RF balanced leaf3", RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0, class_weight="balanced", min_samples_leaf=3), True),
+    ("sklearn RF balanced", RandomForestClassifier(n_estimators=100, n_jobs=2, random_state=0, class_weight="balanced"), True),
     ("sklearn HistGradientBoosting", HistGradientBoostingClassifier(random_state=0), False),
+    ("sklearn HistGB balanced", HistGradientBoostingClassifier(random_state=0, class_weight="balanced"), False),
 ]:
     t = time.time()
     model.fit(Xtr.fillna(med) if fill else Xtr, ytr)
@@ -184,7 +199,13 @@ const ours = results.filter((r) => cvScores.has(r.name));
 const best = ours.reduce<Row | undefined>((a, b) => (!a || cvScores.get(b.name)! > cvScores.get(a.name)! ? b : a), undefined);
 const base = results.find((r) => r.name.startsWith("baseline"));
 if (best) {
-  console.log(`\nbest candidate by CV: ${best.name}: CV macro-F1 ${cvScores.get(best.name)!.toFixed(3)}, test macro-F1 ${best.macro_f1.toFixed(3)} (goal >= 0.466: ${best.macro_f1 >= 0.466 ? "met" : "not met"})`);
+  const cvBest = cvScores.get(best.name)!;
+  console.log(`\nbest candidate by CV: ${best.name}: CV macro-F1 ${cvBest.toFixed(3)} (goal >= 0.50: ${cvBest >= 0.5 ? "met" : "not met"}), test macro-F1 ${best.macro_f1.toFixed(3)} (goal >= 0.51: ${best.macro_f1 >= 0.51 ? "met" : "not met"})`);
+  const sklearn = results.filter((r) => r.name.startsWith("sklearn"));
+  if (sklearn.length > 0) {
+    const top = sklearn.reduce((a, b) => (b.macro_f1 > a.macro_f1 ? b : a));
+    console.log(`best scikit-learn model on the test split: ${top.name} ${top.macro_f1.toFixed(3)}: ours ${best.macro_f1 > top.macro_f1 ? "ahead" : "not ahead"} by ${(best.macro_f1 - top.macro_f1).toFixed(3)}`);
+  }
   const same = onPmvRows.get(best.name);
   if (base && same) console.log(`vs PMV baseline on the same rows: accuracy ${(same.accuracy / base.accuracy).toFixed(2)}x, macro-F1 ${(same.macro_f1 / base.macro_f1).toFixed(2)}x`);
 }

@@ -14,8 +14,12 @@ describe("config/pipeline.yaml", () => {
     expect(base.sha256).toMatch(/^[0-9a-f]{64}$/);
     const ashrae = await loadConfig("config/datasets/ashrae-db2.yaml", PROJECT_ROOT);
     expect(ashrae.config.dataset.path).toBe("../shared/datasets/ashrae-db2-v2.1.0.csv.gz");
-    // Sections the profile does not override come from the base it extends.
-    expect(ashrae.config.training.candidates).toEqual(base.config.training.candidates);
+    // Sections the profile does not override come from the base it extends; lists it sets replace the base's.
+    expect(ashrae.config.preprocessing).toEqual(base.config.preprocessing);
+    expect(ashrae.config.split).toEqual(base.config.split);
+    expect(ashrae.config.training.candidates.map((c) => c.name)).toEqual([...base.config.training.candidates.map((c) => c.name), "gbm-balanced"]);
+    expect(ashrae.config.training.tune_decision_weights).toBe(true);
+    expect(base.config.training.tune_decision_weights).toBe(false);
     expect(ashrae.sha256).not.toBe(base.sha256);
   });
 

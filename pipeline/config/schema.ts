@@ -442,6 +442,11 @@ export const TrainingSchema = z
     seed: z.number().int().nonnegative().default(42),
     selection_metric: z.enum(["macro_f1", "accuracy", "balanced_accuracy"]).default("macro_f1"),
     candidates: z.array(CandidateSchema).min(1),
+    /**
+     * Tune a weight per class on the out-of-fold predictions for the selection metric and store it in
+     * the artifact (pipeline/train/decision-weights.ts); the CV score is then the nested estimate.
+     */
+    tune_decision_weights: z.boolean().default(false),
     permutation_importance_repeats: z.number().int().min(0).max(20).default(3),
   })
   .strict()

@@ -172,6 +172,11 @@ const ModelArtifactObjectSchema = z
         init_scores: z.array(z.number()).optional(),
         /** Gradient boosting: boosting iterations kept (trees = iterations x classes, tree t*K + k scores class k). */
         iterations: z.number().int().positive().optional(),
+        /**
+         * Per class (classes order), a factor on its probability before the argmax (pipeline/model/decision.ts),
+         * tuned by the trainer for its selection metric; absent = plain argmax.
+         */
+        decision_weights: z.array(z.number().positive().finite()).optional(),
         trees: z.array(TreeArraysSchema).min(1),
       })
       .strict(),
@@ -186,7 +191,11 @@ const ModelArtifactObjectSchema = z
      */
     content_sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    const weights = m.model.decision_weights;
+    if (weights && weights.length !== m.classes.length) ctx.addIssue({ code: "custom", path: ["model", "decision_weights"], message: `expected one weight per class (${m.classes.length}), got ${weights.length}` });
+  });
 
 /**
  * A schema_version 2 artifact may hold its trees packed (`model.packed_trees`, see tree-codec.ts): they

@@ -3,7 +3,7 @@ import type { ModelArtifact } from "./artifact-schema.js";
 
 /**
  * Model identity is its content: a sha256 over what predicts (features, preprocessing with its
- * derived physics features, label binning, classes, algorithm and trees), never over lineage,
+ * derived physics features, label binning, classes, algorithm, decision weights and trees), never over lineage,
  * metrics or times. Two artifacts with
  * the same content hash give the same prediction for every input, so they are "the same model"
  * whatever their file bytes. Keys are sorted so the hash does not depend on key order.
@@ -20,6 +20,8 @@ export function modelContentHash(model: Pick<ModelArtifact, "features" | "prepro
     algorithm: model.model.algorithm,
     // How the trees combine decides the probabilities; absent (every artifact before the field) hashes as before.
     ...(model.model.combine ? { combine: model.model.combine } : {}),
+    // Decision weights choose the class; absent (plain argmax) hashes as before the field.
+    ...(model.model.decision_weights ? { decision_weights: model.model.decision_weights } : {}),
     trees: model.model.trees,
   };
   return sha256Hex(canonicalJson(predictive));

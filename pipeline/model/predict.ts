@@ -1,5 +1,6 @@
 import type { Table } from "../data/table.js";
 import type { ModelArtifact } from "./artifact-schema.js";
+import { chooseClass } from "./decision.js";
 import { predictProbaTrees, predictRowTrees, treeCombine } from "./tree-eval.js";
 import { transformRecord, transformTableRows, type InputRecord } from "./transform.js";
 
@@ -13,12 +14,6 @@ export interface Prediction {
   probabilities: Record<string, number>;
 }
 
-function best(proba: ArrayLike<number>, offset: number, k: number): number {
-  let b = 0;
-  for (let c = 1; c < k; c++) if (proba[offset + c]! > proba[offset + b]!) b = c;
-  return b;
-}
-
 export function predict(model: ModelArtifact, records: InputRecord[]): Prediction[] {
   const k = model.classes.length;
   const row = new Float64Array(model.preprocessing.encoded_features.length);
@@ -29,7 +24,7 @@ export function predict(model: ModelArtifact, records: InputRecord[]): Predictio
     predictRowTrees(model.model.trees, row, k, proba, combine);
     const probabilities: Record<string, number> = {};
     model.classes.forEach((c, i) => (probabilities[c] = proba[i]!));
-    return { label: model.classes[best(proba, 0, k)]!, probabilities };
+    return { label: model.classes[chooseClass(proba, 0, k, model.model.decision_weights)]!, probabilities };
   });
 }
 
@@ -47,6 +42,7 @@ export function predictTable(model: ModelArtifact, table: Table, rows?: ArrayLik
   const X = transformTableRows(table, model.preprocessing, model.features, rows);
   const proba = predictProbaTrees(model.model.trees, X, k, treeCombine(model.model.algorithm, model.model.combine));
   const codes = new Int32Array(X.rows);
-  for (let i = 0; i < X.rows; i++) codes[i] = best(proba, i * k, k);
+  const weights = model.model.decision_weights;
+  for (let i = 0; i < X.rows; i++) codes[i] = chooseClass(proba, i * k, k, weights);
   return { codes, labels: Array.from(codes, (c) => model.classes[c]!), proba };
 }

@@ -1,4 +1,5 @@
 import type { ModelArtifact } from "./artifact-schema.js";
+import { chooseClass } from "./decision.js";
 import { treeCombine } from "./tree-eval.js";
 import { checkRecord, inputContract, type CheckOptions, type CheckedRecord, type InputContract } from "./input-contract.js";
 
@@ -130,6 +131,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
   const i32 = new Int32Array(packed.nodes);
   const nTrees = roots.length;
   const softmax = packed.combine === "sum_softmax";
+  const weights = model.model.decision_weights ? Float64Array.from(model.model.decision_weights) : null;
 
   /** The offset in `value` of the leaf a row (at `offset` in `row`) reaches from `root`. */
   const leaf = (row: Float64Array, offset: number, root: number): number => {
@@ -293,10 +295,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
       const proba = new Float64Array(valid.length * k);
       predictRows(matrix, valid.length, width, proba);
       valid.forEach((i, j) => {
-        const p = proba.subarray(j * k, (j + 1) * k);
-        let best = 0;
-        for (let c = 1; c < k; c++) if (p[c]! > p[best]!) best = c;
-        results[i] = { checked: results[i]!.checked, classIndex: best, probabilities: p };
+        results[i] = { checked: results[i]!.checked, classIndex: chooseClass(proba, j * k, k, weights), probabilities: proba.subarray(j * k, (j + 1) * k) };
       });
       return results;
     },
@@ -305,9 +304,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
       if (!checked.ok) return { checked, classIndex: -1, probabilities: null };
       const proba = new Float64Array(k);
       predictRow(scratch, proba);
-      let best = 0;
-      for (let c = 1; c < k; c++) if (proba[c]! > proba[best]!) best = c;
-      return { checked, classIndex: best, probabilities: proba };
+      return { checked, classIndex: chooseClass(proba, 0, k, weights), probabilities: proba };
     },
   };
 }

@@ -47,7 +47,7 @@ export function permutationImportance(
   y: Int32Array,
   nClasses: number,
   groups: FeatureGroup[],
-  options: { repeats: number; seed: number; maxRows?: number; combine?: TreeCombine },
+  options: { repeats: number; seed: number; maxRows?: number; combine?: TreeCombine; decisionWeights?: ArrayLike<number> | null },
 ): Record<string, PermutationScore> {
   const out: Record<string, PermutationScore> = {};
   if (options.repeats <= 0 || X.rows === 0) return out;
@@ -62,7 +62,7 @@ export function permutationImportance(
     sample = { rows: maxRows, names: X.names, features: X.features.map((f) => Float64Array.from(pick, (r) => f[r]!)) };
     labels = Int32Array.from(pick, (r) => y[r]!);
   }
-  const score = (m: FeatureMatrix) => labelScores(labels, argmaxRows(predictProbaTrees(trees, m, nClasses, options.combine), nClasses), nClasses).macro_f1;
+  const score = (m: FeatureMatrix) => labelScores(labels, argmaxRows(predictProbaTrees(trees, m, nClasses, options.combine), nClasses, options.decisionWeights), nClasses).macro_f1;
   const base = score(sample);
   for (const g of groups) {
     const drops: number[] = [];

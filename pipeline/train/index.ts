@@ -20,6 +20,7 @@ import { contractFeatures } from "../model/input-contract.js";
 import type { FeatureMatrix } from "../model/transform.js";
 import { fitForest } from "./forest.js";
 import { featureGroups, impurityByFeature, permutationImportance } from "./importance.js";
+import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "./decision-weights.js";
 import { argmaxRows, classificationMetrics, selectionScore, sliceMetrics } from "./metrics.js";
 import { featureSpecs, fitPreprocessing, transformTable } from "./preprocess.js";
 import { MetricsReportSchema, renderTrainReport, type CandidateScore, type MetricsReport } from "./report.js";
@@ -242,17 +243,25 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const derivedNames = prepared[0]?.params.physics?.features.map((f) => f.name) ?? [];
   const compareWithout = derivedNames.length > 0 && (dataset.physics?.compare_without ?? false);
   const cv: CandidateScore[] = [];
+  const tuneDecision = config.training.tune_decision_weights;
+  /** Out-of-fold predictions per candidate (cv order), what decision weights are tuned on. */
+  const outOfFold: ScoredFold[][] = [];
   for (const candidate of selected) {
-    const scores: number[] = [];
+    const argmaxScores: number[] = [];
+    const folds: ScoredFold[] = [];
     const started = performance.now();
     for (const [i, p] of prepared.entries()) {
       const trees = await fitCandidate(candidate, p.train.X, p.train.y, classes, seed, foldGroups && Int32Array.from(p.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${candidate.name} fold ${i + 1}/${prepared.length}`));
       reporter.progressEnd?.();
-      const pred = argmaxRows(predictProbaTrees(trees, p.evaluation.X, classes.length, treeCombine(candidate.algorithm)), classes.length);
-      scores.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
-      reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${scores[i]!.toFixed(4)}`);
+      const proba = predictProbaTrees(trees, p.evaluation.X, classes.length, treeCombine(candidate.algorithm));
+      folds.push({ proba, y: p.evaluation.y });
+      argmaxScores.push(selectionScore(metric, p.evaluation.y, argmaxRows(proba, classes.length), classes.length));
+      reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${argmaxScores[i]!.toFixed(4)}`);
     }
+    outOfFold.push(folds);
+    const scores = tuneDecision ? nestedDecisionScores(folds, classes.length, metric) : argmaxScores;
     const { mean, std } = meanStd(scores);
+    if (tuneDecision) reporter.info(`train: ${candidate.name}: CV ${metric} ${mean.toFixed(4)} with tuned decision weights, ${meanStd(argmaxScores).mean.toFixed(4)} with argmax`);
     const fitSeconds = (performance.now() - started) / 1000;
     let withoutPhysics: CandidateScore["without_physics"];
     if (compareWithout) {
@@ -266,7 +275,17 @@ export async function train(input: TrainInput): Promise<TrainResult> {
       withoutPhysics = { folds: without, ...meanStd(without) };
       reporter.info(`train: ${candidate.name}: CV ${metric} ${mean.toFixed(4)} with ${derivedNames.join(", ")}, ${withoutPhysics.mean.toFixed(4)} without`);
     }
-    cv.push({ candidate: candidate.name, algorithm: candidate.algorithm, metric, folds: scores, mean, std, fit_seconds: fitSeconds, ...(withoutPhysics ? { without_physics: withoutPhysics } : {}) });
+    cv.push({
+      candidate: candidate.name,
+      algorithm: candidate.algorithm,
+      metric,
+      folds: scores,
+      mean,
+      std,
+      fit_seconds: fitSeconds,
+      ...(withoutPhysics ? { without_physics: withoutPhysics } : {}),
+      ...(tuneDecision ? { argmax: { folds: argmaxScores, ...meanStd(argmaxScores) } } : {}),
+    });
   }
   // Ties keep the config's order: the first listed candidate wins.
   let best = 0;
@@ -278,14 +297,17 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const combine = treeCombine(chosen.algorithm);
   const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed, foldGroups && Int32Array.from(final.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${chosen.name} final fit`)), chosen.algorithm);
   reporter.progressEnd?.();
+  // The final rule's weights come from all of the chosen candidate's out-of-fold predictions.
+  const decisionWeights = tuneDecision ? Array.from(tuneDecisionWeights(outOfFold[best]!, classes.length, metric)) : undefined;
+  if (decisionWeights) reporter.info(`train: decision weights ${classes.map((c, i) => `${c} ${decisionWeights[i]!.toFixed(3)}`).join(", ")}`);
   const proba = predictProbaTrees(trees, final.evaluation.X, classes.length, combine);
-  const test = classificationMetrics(final.evaluation.y, proba, classes);
-  const yPred = argmaxRows(proba, classes.length);
+  const test = classificationMetrics(final.evaluation.y, proba, classes, decisionWeights);
+  const yPred = argmaxRows(proba, classes.length, decisionWeights);
   const slices = sliceMetrics(table, split.test, final.evaluation.y, yPred, classes.length, dataset.slices);
   const groups = featureGroups([...dataset.features, ...derivedNames], final.params.encoded_features);
   const importance = {
     impurity: impurityByFeature(trees, groups, final.params.encoded_features.length, "criterion" in chosen.params ? chosen.params.criterion : "gini", combine),
-    permutation: permutationImportance(trees, final.evaluation.X, final.evaluation.y, classes.length, groups, { repeats: config.training.permutation_importance_repeats, seed, combine }),
+    permutation: permutationImportance(trees, final.evaluation.X, final.evaluation.y, classes.length, groups, { repeats: config.training.permutation_importance_repeats, seed, combine, decisionWeights }),
   };
 
   const splitInfo = {
@@ -309,6 +331,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     cv,
     importance,
     slices,
+    ...(decisionWeights ? { decision_weights: decisionWeights } : {}),
   });
 
   const trainTable = takeRows(table, trainRows);
@@ -331,7 +354,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     features: contractFeatures(final.specs, dataset.columns, referenceProfile),
     preprocessing: final.params,
     input_policy: config.serving.input_policy,
-    model: { algorithm: chosen.algorithm, params: { ...chosen.params }, ...(combine === "sum_softmax" ? { combine, iterations: trees.length / classes.length } : {}), trees },
+    model: { algorithm: chosen.algorithm, params: { ...chosen.params }, ...(combine === "sum_softmax" ? { combine, iterations: trees.length / classes.length } : {}), ...(decisionWeights ? { decision_weights: decisionWeights } : {}), trees },
     metrics: {
       accuracy: test.accuracy,
       balanced_accuracy: test.balanced_accuracy,

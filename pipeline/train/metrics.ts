@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { cellText, type Table } from "../data/table.js";
+import { chooseClasses } from "../model/decision.js";
 
 /**
  * Classification metrics, defined as scikit-learn defines them so figures compare:
@@ -32,16 +33,9 @@ export type SliceMetrics = z.infer<typeof SliceMetricsSchema>;
 
 const EPS = 1e-15;
 
-/** Predicted class per row: the most probable one (the first on ties). */
-export function argmaxRows(proba: Float64Array, nClasses: number): Int32Array {
-  const n = proba.length / nClasses;
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < nClasses; c++) if (proba[i * nClasses + c]! > proba[i * nClasses + best]!) best = c;
-    out[i] = best;
-  }
-  return out;
+/** Predicted class per row: the most probable one (the first on ties), or the weighted choice of pipeline/model/decision.ts. */
+export function argmaxRows(proba: Float64Array, nClasses: number, weights?: ArrayLike<number> | null): Int32Array {
+  return chooseClasses(proba, nClasses, weights);
 }
 
 export function confusionMatrix(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, nClasses: number): number[][] {
@@ -131,10 +125,10 @@ export function expectedCalibrationError(yTrue: ArrayLike<number>, proba: Float6
   return ece;
 }
 
-/** All metrics of one evaluation; `proba` is rows × classes, row-major. */
-export function classificationMetrics(yTrue: ArrayLike<number>, proba: Float64Array, classes: string[]): ClassificationMetrics {
+/** All metrics of one evaluation; `proba` is rows × classes, row-major. Log loss and calibration are of the probabilities; the rest of the chosen classes. */
+export function classificationMetrics(yTrue: ArrayLike<number>, proba: Float64Array, classes: string[], decisionWeights?: ArrayLike<number> | null): ClassificationMetrics {
   const k = classes.length;
-  const yPred = argmaxRows(proba, k);
+  const yPred = argmaxRows(proba, k, decisionWeights);
   const scores = labelScores(yTrue, yPred, k);
   const per_class: ClassificationMetrics["per_class"] = {};
   classes.forEach((name, c) => (per_class[name] = scores.per_class[c]!));
@@ -180,7 +174,9 @@ export function sliceMetrics(table: Table, rows: ArrayLike<number>, yTrue: Array
   return out;
 }
 
+export type SelectionMetric = "macro_f1" | "accuracy" | "balanced_accuracy";
+
 /** The score used to select candidates. */
-export function selectionScore(metric: "macro_f1" | "accuracy" | "balanced_accuracy", yTrue: ArrayLike<number>, yPred: ArrayLike<number>, nClasses: number): number {
+export function selectionScore(metric: SelectionMetric, yTrue: ArrayLike<number>, yPred: ArrayLike<number>, nClasses: number): number {
   return labelScores(yTrue, yPred, nClasses)[metric];
 }

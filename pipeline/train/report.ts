@@ -20,6 +20,11 @@ export const CandidateScoreSchema = z
     fit_seconds: z.number(),
     /** The same folds without the derived physics features (dataset.physics with compare_without). */
     without_physics: z.object({ folds: z.array(z.number()), mean: z.number(), std: z.number() }).strict().optional(),
+    /**
+     * With training.tune_decision_weights: `folds`/`mean` are the tuned rule's nested estimate (each fold
+     * scored with weights tuned on the others), and this is the same folds with plain argmax.
+     */
+    argmax: z.object({ folds: z.array(z.number()), mean: z.number(), std: z.number() }).strict().optional(),
   })
   .strict();
 export type CandidateScore = z.infer<typeof CandidateScoreSchema>;
@@ -54,6 +59,8 @@ export const MetricsReportSchema = z
       })
       .strict(),
     slices: SliceMetricsSchema,
+    /** The chosen class per row is argmax of probability × weight (training.tune_decision_weights), classes order. */
+    decision_weights: z.array(z.number().positive()).optional(),
   })
   .strict();
 export type MetricsReport = z.infer<typeof MetricsReportSchema>;
@@ -103,6 +110,18 @@ export function renderTrainReport(report: MetricsReport, modelPath: string): str
     for (const c of compared) {
       const change = c.mean - c.without_physics!.mean;
       out.push(`| ${c.candidate} | ${f3(c.mean)} ± ${f3(c.std)} | ${f3(c.without_physics!.mean)} ± ${f3(c.without_physics!.std)} | ${change >= 0 ? "+" : ""}${f3(change)} |`);
+    }
+    out.push("");
+  }
+
+  const tuned = report.cv.filter((c) => c.argmax);
+  if (tuned.length > 0) {
+    out.push("## Decision weights (cross-validation tuned and plain argmax)", "");
+    if (report.decision_weights) out.push(`The chosen class maximises probability × weight: ${report.classes.map((c, i) => `${c} ${f3(report.decision_weights![i]!)}`).join(", ")} (tuned on the out-of-fold predictions of the selected candidate). Tuned figures score each fold with weights tuned on the other folds.`, "");
+    out.push(`| candidate | ${report.selection_metric} tuned | argmax | change |`, "|---|---|---|---|");
+    for (const c of tuned) {
+      const change = c.mean - c.argmax!.mean;
+      out.push(`| ${c.candidate} | ${f3(c.mean)} ± ${f3(c.std)} | ${f3(c.argmax!.mean)} ± ${f3(c.argmax!.std)} | ${change >= 0 ? "+" : ""}${f3(change)} |`);
     }
     out.push("");
   }

@@ -145,7 +145,7 @@ function evaluate(model: ModelArtifact, table: Table, rows: Int32Array, yTrue: I
   } catch (error) {
     throw new InputError(`${what}: cannot predict on the held-out data (${(error as Error).message})`);
   }
-  return { metrics: classificationMetrics(yTrue, proba, model.classes), proba };
+  return { metrics: classificationMetrics(yTrue, proba, model.classes, model.model.decision_weights), proba };
 }
 
 function pick(proba: Float64Array, k: number, idx: number[]): Float64Array {
@@ -248,7 +248,7 @@ export async function validateModel(input: ValidateModelInput): Promise<ModelVal
     for (const value of [...members.keys()].sort()) {
       const idx = members.get(value)!;
       const sliceMetric = (m: ModelArtifact, yTrue: Int32Array, proba: Float64Array) => {
-        const metrics = classificationMetrics(Int32Array.from(idx, (i) => yTrue[i]!), pick(proba, m.classes.length, idx), m.classes);
+        const metrics = classificationMetrics(Int32Array.from(idx, (i) => yTrue[i]!), pick(proba, m.classes.length, idx), m.classes, m.model.decision_weights);
         return metricValue(metrics, gatesConfig.slices.metric) ?? null;
       };
       measurements.push({
