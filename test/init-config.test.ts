@@ -54,6 +54,9 @@ describe("pipeline init", () => {
     expect(config.dataset.features).not.toContain("building_id");
     expect(config.dataset.features).not.toContain("thermal_sensation");
     expect(config.promotion.gates.absolute.length).toBeGreaterThan(0);
+    // The trainer's best for macro-F1: decision weights tuned, boosting among the candidates.
+    expect(config.training.tune_decision_weights).toBe(true);
+    expect(config.training.candidates.map((c) => c.algorithm)).toEqual(["decision_tree", "random_forest", "gradient_boosting"]);
 
     // Label leakage: the other votes of the same person and the comfort indices are not features,
     // but still declared columns (validation knows them), with the reason on their line.
@@ -86,6 +89,9 @@ describe("pipeline init", () => {
     const summary = JSON.parse(trained.stdout.trim().split("\n").pop()!) as { candidate: string; macro_f1: number };
     expect(summary.candidate).toBe("tree-d10");
     expect(summary.macro_f1).toBeGreaterThan(1 / 3);
+    const metrics = JSON.parse(await readFile(join(dir, "model/metrics.json"), "utf8")) as { decision_weights: number[]; cv: { argmax?: unknown }[] };
+    expect(metrics.decision_weights).toHaveLength(3);
+    expect(metrics.cv[0]!.argmax).toBeDefined();
     // The reference profile keeps per-group summaries within the size budget (max_groups of ~650 training buildings).
     const model = JSON.parse(await readFile(join(dir, "model/model.json"), "utf8")) as { reference_profile: { groups: { count: number; rows: number[] } } };
     expect(model.reference_profile.groups.rows).toHaveLength(config.drift.calibration.max_groups);
