@@ -1,36 +1,28 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../pipeline/config/load.js";
-import { PipelineConfigSchema, type PipelineConfig } from "../pipeline/config/schema.js";
-import { recordingReporter } from "../pipeline/core/reporter.js";
+import type { PipelineConfig } from "../pipeline/config/schema.js";
 import { readDataset } from "../pipeline/data/csv.js";
-import { generateDataset } from "../pipeline/data/manifest.js";
 import { loadModel } from "../pipeline/model/load.js";
 import { predict, predictTable } from "../pipeline/model/predict.js";
 import { compilePredictor } from "../pipeline/model/predictor.js";
-import { train, type TrainResult } from "../pipeline/train/index.js";
-import { PROJECT_ROOT } from "./helpers/cli.js";
+import type { TrainResult } from "../pipeline/train/index.js";
+import { trainOnGenerated } from "./helpers/train-fixture.js";
 
 let dir: string;
 let result: TrainResult;
 let config: PipelineConfig;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "boosting-artifact-"));
-  await generateDataset({ out: join(dir, "data", "comfort.csv"), root: dir, options: { rows: 1500, seed: 8 } });
-  const base = (await loadConfig("config/pipeline.yaml", PROJECT_ROOT)).config;
-  config = PipelineConfigSchema.parse({
-    ...base,
-    dataset: { ...base.dataset, path: "data/comfort.csv" },
+  ({ dir, config, result } = await trainOnGenerated({
+    prefix: "boosting-artifact-",
+    rows: 1500,
+    seed: 8,
     training: {
-      ...base.training,
       permutation_importance_repeats: 1,
       candidates: [{ name: "gbm", algorithm: "gradient_boosting", params: { max_iter: 25, max_leaf_nodes: 8, early_stopping: true, validation_fraction: 0.15 } }],
     },
-  });
-  result = await train({ config, configSha256: "0".repeat(64), root: dir, outDir: "out", reporter: recordingReporter(), gitSha: null, now: () => new Date("2026-01-01T00:00:00Z") });
+  }));
 }, 120_000);
 
 afterAll(async () => {

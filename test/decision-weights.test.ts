@@ -1,14 +1,11 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../pipeline/config/load.js";
-import { PipelineConfigSchema, type PipelineConfig } from "../pipeline/config/schema.js";
+import type { PipelineConfig } from "../pipeline/config/schema.js";
 import { recordingReporter } from "../pipeline/core/reporter.js";
 import { readDataset } from "../pipeline/data/csv.js";
 import { binLabel } from "../pipeline/data/label.js";
-import { generateDataset } from "../pipeline/data/manifest.js";
 import { ModelArtifactSchema } from "../pipeline/model/artifact-schema.js";
 import { chooseClass, chooseClasses } from "../pipeline/model/decision.js";
 import { modelContentHash } from "../pipeline/model/identity.js";
@@ -16,11 +13,11 @@ import { loadModel } from "../pipeline/model/load.js";
 import { predict, predictTable } from "../pipeline/model/predict.js";
 import { compilePredictor } from "../pipeline/model/predictor.js";
 import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "../pipeline/train/decision-weights.js";
-import { train, type TrainResult } from "../pipeline/train/index.js";
+import type { TrainResult } from "../pipeline/train/index.js";
 import { labelScores } from "../pipeline/train/metrics.js";
 import { MetricsReportSchema } from "../pipeline/train/report.js";
 import { validateModel } from "../pipeline/validate-model/index.js";
-import { PROJECT_ROOT } from "./helpers/cli.js";
+import { trainOnGenerated } from "./helpers/train-fixture.js";
 
 /** A seeded 3-class case where argmax under-predicts class 2: its rows are often only nearly the most likely. */
 function skewedFold(seed: number, n: number): ScoredFold {
@@ -105,14 +102,12 @@ describe("training with tune_decision_weights", () => {
   let config: PipelineConfig;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "decision-weights-"));
-    await generateDataset({ out: join(dir, "data", "comfort.csv"), root: dir, options: { rows: 1500, seed: 11 } });
-    const base = (await loadConfig("config/pipeline.yaml", PROJECT_ROOT)).config;
-    config = PipelineConfigSchema.parse({
-      ...base,
-      dataset: { ...base.dataset, path: "data/comfort.csv" },
+    ({ dir, config, result } = await trainOnGenerated({
+      prefix: "decision-weights-",
+      rows: 1500,
+      seed: 11,
+      exportSplitPath: "split.json",
       training: {
-        ...base.training,
         tune_decision_weights: true,
         permutation_importance_repeats: 1,
         candidates: [
@@ -120,8 +115,7 @@ describe("training with tune_decision_weights", () => {
           { name: "forest", algorithm: "random_forest", params: { n_trees: 15, max_depth: 8, min_samples_leaf: 5, n_jobs: 1 } },
         ],
       },
-    });
-    result = await train({ config, configSha256: "0".repeat(64), root: dir, outDir: "out", reporter: recordingReporter(), gitSha: null, now: () => new Date("2026-01-01T00:00:00Z"), exportSplitPath: "split.json" });
+    }));
   }, 120_000);
 
   afterAll(async () => {
