@@ -16,7 +16,9 @@ import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "../p
 import type { TrainResult } from "../pipeline/train/index.js";
 import { labelScores } from "../pipeline/train/metrics.js";
 import { MetricsReportSchema } from "../pipeline/train/report.js";
+import { createServer } from "../pipeline/serve/app.js";
 import { validateModel } from "../pipeline/validate-model/index.js";
+import { logCollector } from "./helpers/serve.js";
 import { trainOnGenerated } from "./helpers/train-fixture.js";
 
 /** A seeded 3-class case where argmax under-predicts class 2: its rows are often only nearly the most likely. */
@@ -168,6 +170,31 @@ describe("training with tune_decision_weights", () => {
     const report = await validateModel({ config, root: dir, modelPath: join(dir, "out", "model.json"), champion: "none", reporter: recordingReporter(), measureLatency: false });
     expect(report.metrics.challenger.macro_f1).toBeCloseTo(result.metrics.test.macro_f1, 12);
     expect(report.metrics.challenger.accuracy).toBeCloseTo(result.metrics.test.accuracy, 12);
+  });
+
+  it("the service answers the weighted class on /predict and /predict/batch and shows the weights on /model", async () => {
+    const model = await loadModel(join(dir, "out", "model.json"));
+    const read = await readDataset(join(dir, "data", "comfort.csv"), config.dataset);
+    const records = Array.from({ length: 300 }, (_, r) => Object.fromEntries(model.features.map((f) => {
+      const c = read.table.columns.get(f.name)!;
+      return [f.name, c.kind === "number" ? (c.missing[r] ? null : c.values[r]) : c.kind === "category" ? (c.codes[r]! < 0 ? null : c.categories[c.codes[r]!]) : null];
+    })));
+    const expected = predict(model, records);
+    const plain = predict({ ...model, model: { ...model.model, decision_weights: undefined } }, records);
+    expect(expected.some((p, i) => p.label !== plain[i]!.label)).toBe(true); // the rows below tell the rules apart
+    const app = await createServer({ model: join(dir, "out", "model.json"), root: dir, allowUnverified: true, logDestination: logCollector(), processMetrics: false, env: {}, serving: { max_batch: 1000, rate_limit: { enabled: false } } });
+    try {
+      expect((await app.inject("/model")).json().decision_weights).toEqual(model.model.decision_weights);
+      const headers = { "content-type": "application/json" };
+      const batch = (await app.inject({ method: "POST", url: "/predict/batch", payload: JSON.stringify({ records }), headers })).json() as { predictions: { class: string }[] };
+      expect(batch.predictions.map((p) => p.class)).toEqual(expected.map((p) => p.label));
+      for (const i of [0, 1, 2, ...expected.flatMap((p, j) => (p.label !== plain[j]!.label ? [j] : [])).slice(0, 5)]) {
+        const one = (await app.inject({ method: "POST", url: "/predict", payload: JSON.stringify(records[i]), headers })).json() as { class: string };
+        expect(one.class).toBe(expected[i]!.label);
+      }
+    } finally {
+      await app.close();
+    }
   });
 
   it("the weights are part of the model's identity, and the artifact refuses a wrong count or a non-positive weight", async () => {

@@ -382,6 +382,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       derived_features: m.preprocessing.physics ?? null,
       algorithm: m.model.algorithm,
       trees: s.treeCount,
+      // The class answered is argmax of probability x weight (pipeline/model/decision.ts); null = plain argmax.
+      decision_weights: m.model.decision_weights ?? null,
       metrics: m.metrics,
       lineage: m.lineage,
       max_batch: config.max_batch,
