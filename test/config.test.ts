@@ -20,6 +20,9 @@ describe("config/pipeline.yaml", () => {
     expect(ashrae.config.training.candidates.map((c) => c.name)).toEqual([...base.config.training.candidates.map((c) => c.name), "gbm-balanced"]);
     expect(ashrae.config.training.tune_decision_weights).toBe(true);
     expect(base.config.training.tune_decision_weights).toBe(false);
+    // Its own registry entry, and smoke cases that give the inputs its model requires (never missing in DB II).
+    expect(ashrae.config.model.name).toBe("thermal-comfort-ashrae");
+    for (const c of ashrae.config.promotion.gates.sanity.cases) expect(Object.keys(c.input)).toEqual(expect.arrayContaining(["country", "climate", "lat"]));
     expect(ashrae.sha256).not.toBe(base.sha256);
   });
 
