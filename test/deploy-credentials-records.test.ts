@@ -17,6 +17,7 @@ import { deploymentRecordOf, readDeployResult, recordDeploymentResults } from ".
 import { DeployResultFileSchema, type DeployResultFile } from "../pipeline/deploy/result-file.js";
 import { modelContentHash } from "../pipeline/model/identity.js";
 import { parseModel } from "../pipeline/model/load.js";
+import { compilePredictor } from "../pipeline/model/predictor.js";
 import { readRegistry } from "../pipeline/registry/store.js";
 import { makeDeployRoot, removeDeployRoots } from "./helpers/deploy-fixture.js";
 
@@ -330,7 +331,7 @@ describe("the model a deploy ships and its smoke rows", () => {
     expect((e as Error).message).toMatch(/^smoke case "refused\.json row 1": the model refuses its input \(.*ta/);
   });
 
-  it("a sanity case the artifact itself fails is caught before deploying; no cases at all is a usage error", async () => {
+  it("a sanity case the artifact itself fails is caught before deploying; without cases the smoke records come from the training profile", async () => {
     const { root, config } = await deployRoot();
     const model = await resolveDeployModel("thermal-comfort@v1", root, config);
     const hotInput = config.promotion.gates.sanity.cases[0]!.input;
@@ -341,7 +342,22 @@ describe("the model a deploy ships and its smoke rows", () => {
       `smoke case "expects another class": thermal-comfort@v1 predicts "${predicted}", the sanity case expects "${other}"; this model should not have passed validate-model`,
     );
     await expect(smokeCases(model, withCases([{ name: "forbids it", input: hotInput, expect_not: [predicted] }]), undefined, root)).rejects.toThrow(`smoke case "forbids it": thermal-comfort@v1 predicts "${predicted}", which the sanity case forbids`);
-    await expect(smokeCases(model, withCases([]), undefined, root)).rejects.toThrow("no smoke rows: add promotion.gates.sanity.cases to the config or set environments.<env>.smoke.rows_file");
+    // No configured cases (as `pipeline init` writes): the training quartiles and medians, each expecting
+    // the artifact's own answer.
+    const typical = await smokeCases(model, withCases([]), undefined, root);
+    expect(typical.map((c) => c.name)).toEqual(["typical record (training medians, most frequent categories)", "training lower quartiles", "training upper quartiles"]);
+    const profile = model.artifact.reference_profile.columns;
+    const ta = profile.ta!;
+    const season = profile.season!;
+    if (ta.kind !== "number" || season.kind !== "category") throw new Error("the committed v1 profiles ta as a number and season as a category");
+    expect([typical[1]!.input.ta, typical[0]!.input.ta, typical[2]!.input.ta]).toEqual([ta.quantiles[25], ta.quantiles[50], ta.quantiles[75]]);
+    expect(typical[0]!.input.season).toBe(Object.entries(season.counts).sort((a, b) => b[1] - a[1])[0]![0]);
+    const predictor = compilePredictor(model.artifact);
+    for (const c of typical) expect(c.expect).toBe(model.artifact.classes[predictor.predictRecord(c.input).classIndex]);
+    for (const f of model.artifact.features) expect(Object.keys(typical[0]!.input)).toContain(f.name);
+    // A profile that describes none of the features leaves nothing to send: a usage error.
+    const bare = { ...model, artifact: { ...model.artifact, reference_profile: { ...model.artifact.reference_profile, columns: {} } } };
+    await expect(smokeCases(bare, withCases([]), undefined, root)).rejects.toThrow("no smoke rows: add promotion.gates.sanity.cases to the config or set environments.<env>.smoke.rows_file");
   });
 });
 

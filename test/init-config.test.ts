@@ -57,6 +57,8 @@ describe("pipeline init", () => {
     // The trainer's best for macro-F1: decision weights tuned, boosting among the candidates.
     expect(config.training.tune_decision_weights).toBe(true);
     expect(config.training.candidates.map((c) => c.algorithm)).toEqual(["decision_tree", "random_forest", "gradient_boosting"]);
+    // `pipeline run` deploys to the local target.
+    expect(config.environments.local).toMatchObject({ target: "local", service: "ashrae-db2-v2-1-0-local", port: 8080 });
 
     // Label leakage: the other votes of the same person and the comfort indices are not features,
     // but still declared columns (validation knows them), with the reason on their line.
@@ -118,6 +120,29 @@ describe("pipeline init", () => {
     const validated = await runCli(["validate-data", "--config", "comfort.yaml"], { cwd: dir, env: { PIPELINE_QUIET: "1" } });
     expect(validated.code, validated.stderr.slice(-2000)).toBe(0);
   }, 120_000);
+
+  it("a file with other column names and another delimiter: init, then the whole local loop passes every stage", async () => {
+    // The generator's data as another team might export it: names with spaces, units and non-ASCII, ';' between cells.
+    const names: Record<string, string> = { ta: "Air temperature (°C)", rh: "RH %", vel: "Air speed [m/s]", thermal_sensation: "TSV", building_id: "Site ID" };
+    const lines = (await readFile(join(dir, "data", "comfort.csv"), "utf8")).trimEnd().split("\n");
+    const header = lines[0]!.split(",").map((h) => names[h] ?? h);
+    // The generator quotes no cell with a comma, so the delimiter can be swapped cell by cell.
+    await writeFile(join(dir, "export.csv"), [header.join(";"), ...lines.slice(1, 2001).map((l) => l.replaceAll(",", ";"))].join("\n") + "\n");
+    const init = await runCli(["init", "--data", "export.csv", "--label", "TSV", "--group", "Site ID", "--out", "export.yaml"], { cwd: dir });
+    expect(init.code, init.stderr).toBe(0);
+    const { config } = await loadConfig("export.yaml", dir);
+    expect(config.dataset.delimiter).toBe(";");
+    expect(config.dataset.features).toEqual(expect.arrayContaining(["Air temperature (°C)", "RH %", "Air speed [m/s]"]));
+    const run = await runCli(["run", "--config", "export.yaml", "--no-image", "--out", "out/export-run", "--json"], { cwd: dir, env: { PIPELINE_QUIET: "1" } });
+    expect(run.code, run.stderr.slice(-3000)).toBe(0);
+    const result = JSON.parse(run.stdout.trim().split("\n").pop()!) as { stoppedAt: string | null; stages: { name: string; exitCode: number; skipped?: string }[] };
+    expect(result.stoppedAt).toBeNull();
+    expect(result.stages.map((st) => `${st.name} ${st.exitCode}${st.skipped ? " skipped" : ""}`)).toEqual(["validate-data 0", "train 0", "validate-model 0", "promote 0", "build-image 0 skipped", "deploy-local 0", "notify 0"]);
+    // The smoke test sent the training profile's typical records (no sanity cases in a written config).
+    const deployed = JSON.parse(await readFile(join(dir, "out/export-run/deploy-local.json"), "utf8")) as { smoke: { passed: boolean; checks: { name: string }[] } };
+    expect(deployed.smoke.passed).toBe(true);
+    expect(deployed.smoke.checks.map((c) => c.name)).toContain("predict: typical record (training medians, most frequent categories)");
+  }, 300_000);
 
   it("a label or group that is not a column is a usage error naming it (exit 2), and nothing is written", async () => {
     const r = await runCli(["init", "--data", "data/comfort.csv", "--label", "vote", "--out", "bad.yaml"], { cwd: dir });

@@ -80,6 +80,36 @@ export async function smokeCases(model: DeployModel, config: PipelineConfig, row
     }
     parsed.data.forEach((row, i) => add(`${rowsFile} row ${i + 1}`, row));
   }
+  // Without configured cases (a config `pipeline init` wrote), records typical of the training data:
+  // the service must answer them exactly as the artifact does.
+  if (cases.length === 0) for (const [name, input] of typicalRecords(model.artifact)) add(name, input);
   if (cases.length === 0) throw new UsageError("no smoke rows: add promotion.gates.sanity.cases to the config or set environments.<env>.smoke.rows_file");
   return cases;
+}
+
+/**
+ * Records from the artifact's reference profile: every feature at its training quartile or median
+ * (numbers) and its most frequent category. Features the profile does not describe are left out.
+ */
+export function typicalRecords(artifact: ModelArtifact): [string, Record<string, number | string | null>][] {
+  const columns = artifact.reference_profile.columns;
+  const at = (q: number) => {
+    const record: Record<string, number | string | null> = {};
+    for (const f of artifact.features) {
+      const c = columns[f.name];
+      if (!c || c.count === 0) continue;
+      if (c.kind === "number") record[f.name] = c.quantiles[Math.round(q * (c.quantiles.length - 1))]!;
+      else {
+        const top = Object.entries(c.counts).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0];
+        if (top) record[f.name] = top[0];
+      }
+    }
+    return record;
+  };
+  if (Object.keys(at(0.5)).length === 0) return [];
+  return [
+    ["typical record (training medians, most frequent categories)", at(0.5)],
+    ["training lower quartiles", at(0.25)],
+    ["training upper quartiles", at(0.75)],
+  ];
 }

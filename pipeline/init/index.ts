@@ -183,6 +183,8 @@ export function renderConfig(
   }
   const slug = opts.file.replace(/\.(csv|tsv|txt)(\.gz)?$/i, "").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "") || "model";
   const name = /^[a-z0-9]/.test(slug) ? slug : `m-${slug}`;
+  // A Cloud Run service name (the local target keeps the same rule): a letter first, at most 49 characters.
+  const localService = `${(/^[a-z]/.test(name) ? name : `m-${name}`).slice(0, 43).replace(/-+$/, "")}-local`;
   const duplicateLimit = Math.max(0.05, Math.ceil((inf.duplicateShare + 0.01) * 100) / 100);
 
   out.push(
@@ -266,6 +268,9 @@ export function renderConfig(
     "      - { metric: macro_f1, threshold: 0.4 }",
     "    champion:",
     "      - { metric: macro_f1, min_absolute_change: -0.01 }",
+    "# Where `pipeline run` deploys and smoke-tests (Cloud Run environments: README, Deploy to Cloud Run).",
+    "environments:",
+    `  local: { target: local, service: ${localService}, port: 8080 }`,
     "",
   );
   return { text: out.join("\n"), leakage, warnings };
