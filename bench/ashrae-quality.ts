@@ -22,7 +22,7 @@ import { getColumn, takeRows } from "../pipeline/data/table.js";
 import { predictProbaTrees, treeCombine } from "../pipeline/model/tree-eval.js";
 import type { FeatureMatrix } from "../pipeline/model/transform.js";
 import { fitCandidate } from "../pipeline/train/index.js";
-import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "../pipeline/train/decision-weights.js";
+import { chooseDecisionRule, tuneDecisionWeights, type ScoredFold } from "../pipeline/train/decision-weights.js";
 import { argmaxRows, labelScores } from "../pipeline/train/metrics.js";
 import { featureSpecs, fitPreprocessing, transformTable } from "../pipeline/train/preprocess.js";
 import { groupIds, kFold, splitRows } from "../pipeline/train/split.js";
@@ -119,16 +119,17 @@ for (const candidate of config.training.candidates.filter((c) => !wanted || c.na
     const trees = await fitCandidate(candidate, f.fit.matrix, f.y, classes, config.training.seed, Int32Array.from(f.fit.rows, (r) => trainGroups[r]!));
     folds.push({ proba: predictProbaTrees(trees, f.evaluation.matrix, k, combine), y: f.yEval });
   }
-  const argmaxF1s = folds.map((f) => labelScores(f.y, argmaxRows(f.proba, k), k).macro_f1);
-  // With tuned decision weights (as the train step does): the CV figure is the nested estimate, the
-  // final weights come from all out-of-fold predictions, and the test split is scored once with them.
-  const tune = config.training.tune_decision_weights;
-  const f1s = tune ? nestedDecisionScores(folds, k, "macro_f1") : argmaxF1s;
-  const weights = tune ? tuneDecisionWeights(folds, k, "macro_f1") : null;
-  const cv = f1s.reduce((a, b) => a + b, 0) / f1s.length;
+  // With tuned decision weights (as the train step does): the rule with the better CV figure (tuned
+  // weights' nested estimate or plain argmax) is kept, the final weights come from all out-of-fold
+  // predictions, and the test split is scored once with them.
+  const decision = config.training.tune_decision_weights ? chooseDecisionRule(folds, k, "macro_f1") : null;
+  const f1s = decision ? decision.scores : folds.map((f) => labelScores(f.y, argmaxRows(f.proba, k), k).macro_f1);
+  const weights = decision?.rule === "tuned" ? tuneDecisionWeights(folds, k, "macro_f1") : null;
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  const cv = mean(f1s);
   cvScores.set(name, cv);
   console.log(`${name.padEnd(28)} grouped ${foldSets.length}-fold CV macro-F1 on the training split ${cv.toFixed(3)} (folds ${f1s.map((x) => x.toFixed(3)).join(", ")})`);
-  if (weights) console.log(`  decision weights ${Array.from(weights, (w, c) => `${classes[c]} ${w.toFixed(3)}`).join(", ")}; CV with plain argmax ${(argmaxF1s.reduce((a, b) => a + b, 0) / argmaxF1s.length).toFixed(3)}`);
+  if (decision) console.log(`  CV tuned ${mean(decision.tuned).toFixed(3)}, argmax ${mean(decision.argmax).toFixed(3)}: keeps ${decision.rule}${weights ? `; decision weights ${Array.from(weights, (w, c) => `${classes[c]} ${w.toFixed(3)}`).join(", ")}` : ""}`);
   t0 = performance.now();
   const trees = await fitCandidate(candidate, trainSet.matrix, yTrain, classes, config.training.seed, Int32Array.from(trainSet.rows, (r) => trainGroups[r]!));
   const fitSeconds = (performance.now() - t0) / 1000;

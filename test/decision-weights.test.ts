@@ -12,7 +12,7 @@ import { modelContentHash } from "../pipeline/model/identity.js";
 import { loadModel } from "../pipeline/model/load.js";
 import { predict, predictTable } from "../pipeline/model/predict.js";
 import { compilePredictor } from "../pipeline/model/predictor.js";
-import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "../pipeline/train/decision-weights.js";
+import { chooseDecisionRule, nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "../pipeline/train/decision-weights.js";
 import type { TrainResult } from "../pipeline/train/index.js";
 import { labelScores } from "../pipeline/train/metrics.js";
 import { MetricsReportSchema } from "../pipeline/train/report.js";
@@ -83,6 +83,19 @@ describe("tuning decision weights", () => {
     expect(Array.from(tuneDecisionWeights([{ proba, y }], 3, "macro_f1"))).toEqual([1, 1, 1]);
   });
 
+  it("keeps tuned weights only when they beat argmax out of sample", () => {
+    const skewed = chooseDecisionRule(folds, 3, "macro_f1");
+    expect(skewed.rule).toBe("tuned");
+    expect(skewed.scores).toEqual(skewed.tuned);
+    expect(skewed.argmax).toEqual(folds.map(argmaxF1));
+    // Well-placed probabilities: tuning cannot gain, so argmax is kept.
+    const y = Int32Array.from({ length: 300 }, (_, i) => i % 3);
+    const proba = Float64Array.from({ length: 900 }, (_, j) => (j % 3 === y[Math.floor(j / 3)] ? 0.8 : 0.1));
+    const placed = chooseDecisionRule([{ proba, y }, { proba, y }], 3, "macro_f1");
+    expect(placed.rule).toBe("argmax");
+    expect(placed.scores).toEqual(placed.argmax);
+  });
+
   it("the nested CV score of a fold never uses that fold's labels", () => {
     const base = nestedDecisionScores(folds, 3, "macro_f1");
     // Scrambling fold 0's labels changes fold 0's score only through scoring, not the weights used on it:
@@ -106,8 +119,9 @@ describe("training with tune_decision_weights", () => {
   beforeAll(async () => {
     ({ dir, config, result } = await trainOnGenerated({
       prefix: "decision-weights-",
-      rows: 1500,
-      seed: 11,
+      // A seed whose selected forest keeps tuned weights (on most generated datasets argmax wins out of sample).
+      rows: 2000,
+      seed: 7,
       exportSplitPath: "split.json",
       training: {
         tune_decision_weights: true,
@@ -134,8 +148,13 @@ describe("training with tune_decision_weights", () => {
     expect(metrics.decision_weights).toEqual(weights);
     for (const c of metrics.cv) {
       expect(c.argmax!.folds).toHaveLength(config.split.cv_folds);
+      expect(c.tuned!.folds).toHaveLength(config.split.cv_folds);
+      // Each candidate keeps the rule with the better CV figure, and its folds are that rule's.
+      expect(c.decision_rule).toBe(c.tuned!.mean > c.argmax!.mean ? "tuned" : "argmax");
+      expect(c.folds).toEqual(c.decision_rule === "tuned" ? c.tuned!.folds : c.argmax!.folds);
       expect(c.mean).toBeCloseTo(c.folds.reduce((a, b) => a + b) / c.folds.length, 12);
     }
+    expect(metrics.cv.find((c) => c.candidate === metrics.candidate)!.decision_rule).toBe("tuned");
     expect(await readFile(join(dir, "out", "report.md"), "utf8")).toMatch(/## Decision weights/);
   });
 

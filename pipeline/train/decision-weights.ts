@@ -76,3 +76,25 @@ export function nestedDecisionScores(folds: ScoredFold[], k: number, metric: Sel
     return selectionScore(metric, f.y, argmaxRows(f.proba, k, weights), k);
   });
 }
+
+export interface DecisionRuleChoice {
+  /** "tuned" only when the tuned weights beat plain argmax out of sample (nested); otherwise argmax. */
+  rule: "tuned" | "argmax";
+  /** Per-fold scores of the chosen rule. */
+  scores: number[];
+  argmax: number[];
+  tuned: number[];
+}
+
+/**
+ * Chooses between plain argmax and tuned weights by their cross-validated scores, as a candidate is
+ * chosen: on data where the classes' probabilities are already well placed, tuning only fits noise,
+ * and the model then keeps argmax.
+ */
+export function chooseDecisionRule(folds: ScoredFold[], k: number, metric: SelectionMetric): DecisionRuleChoice {
+  const argmax = folds.map((f) => selectionScore(metric, f.y, argmaxRows(f.proba, k), k));
+  const tuned = nestedDecisionScores(folds, k, metric);
+  const mean = (a: number[]) => a.reduce((s, x) => s + x, 0) / a.length;
+  const rule = mean(tuned) > mean(argmax) ? "tuned" : "argmax";
+  return { rule, scores: rule === "tuned" ? tuned : argmax, argmax, tuned };
+}

@@ -20,7 +20,7 @@ import { contractFeatures } from "../model/input-contract.js";
 import type { FeatureMatrix } from "../model/transform.js";
 import { fitForest } from "./forest.js";
 import { featureGroups, impurityByFeature, permutationImportance } from "./importance.js";
-import { nestedDecisionScores, tuneDecisionWeights, type ScoredFold } from "./decision-weights.js";
+import { chooseDecisionRule, tuneDecisionWeights, type ScoredFold } from "./decision-weights.js";
 import { argmaxRows, classificationMetrics, selectionScore, sliceMetrics } from "./metrics.js";
 import { featureSpecs, fitPreprocessing, transformTable } from "./preprocess.js";
 import { MetricsReportSchema, renderTrainReport, type CandidateScore, type MetricsReport } from "./report.js";
@@ -246,6 +246,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const tuneDecision = config.training.tune_decision_weights;
   /** Out-of-fold predictions per candidate (cv order), what decision weights are tuned on. */
   const outOfFold: ScoredFold[][] = [];
+  const decisionRules: ("tuned" | "argmax")[] = [];
   for (const candidate of selected) {
     const argmaxScores: number[] = [];
     const folds: ScoredFold[] = [];
@@ -259,9 +260,11 @@ export async function train(input: TrainInput): Promise<TrainResult> {
       reporter.info(`train: ${candidate.name} fold ${i + 1}/${prepared.length}: ${metric} ${argmaxScores[i]!.toFixed(4)}`);
     }
     outOfFold.push(folds);
-    const scores = tuneDecision ? nestedDecisionScores(folds, classes.length, metric) : argmaxScores;
+    const decision = tuneDecision ? chooseDecisionRule(folds, classes.length, metric) : null;
+    decisionRules.push(decision?.rule ?? "argmax");
+    const scores = decision ? decision.scores : argmaxScores;
     const { mean, std } = meanStd(scores);
-    if (tuneDecision) reporter.info(`train: ${candidate.name}: CV ${metric} ${mean.toFixed(4)} with tuned decision weights, ${meanStd(argmaxScores).mean.toFixed(4)} with argmax`);
+    if (decision) reporter.info(`train: ${candidate.name}: CV ${metric} ${meanStd(decision.tuned).mean.toFixed(4)} with tuned decision weights, ${meanStd(decision.argmax).mean.toFixed(4)} with argmax: keeps ${decision.rule === "tuned" ? "the tuned weights" : "argmax"}`);
     const fitSeconds = (performance.now() - started) / 1000;
     let withoutPhysics: CandidateScore["without_physics"];
     if (compareWithout) {
@@ -284,7 +287,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
       std,
       fit_seconds: fitSeconds,
       ...(withoutPhysics ? { without_physics: withoutPhysics } : {}),
-      ...(tuneDecision ? { argmax: { folds: argmaxScores, ...meanStd(argmaxScores) } } : {}),
+      ...(decision ? { decision_rule: decision.rule, argmax: { folds: decision.argmax, ...meanStd(decision.argmax) }, tuned: { folds: decision.tuned, ...meanStd(decision.tuned) } } : {}),
     });
   }
   // Ties keep the config's order: the first listed candidate wins.
@@ -298,7 +301,7 @@ export async function train(input: TrainInput): Promise<TrainResult> {
   const trees = compactTrees(await fitCandidate(chosen, final.train.X, final.train.y, classes, seed, foldGroups && Int32Array.from(final.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${chosen.name} final fit`)), chosen.algorithm);
   reporter.progressEnd?.();
   // The final rule's weights come from all of the chosen candidate's out-of-fold predictions.
-  const decisionWeights = tuneDecision ? Array.from(tuneDecisionWeights(outOfFold[best]!, classes.length, metric)) : undefined;
+  const decisionWeights = decisionRules[best] === "tuned" ? Array.from(tuneDecisionWeights(outOfFold[best]!, classes.length, metric)) : undefined;
   if (decisionWeights) reporter.info(`train: decision weights ${classes.map((c, i) => `${c} ${decisionWeights[i]!.toFixed(3)}`).join(", ")}`);
   const proba = predictProbaTrees(trees, final.evaluation.X, classes.length, combine);
   const test = classificationMetrics(final.evaluation.y, proba, classes, decisionWeights);

@@ -20,11 +20,12 @@ export const CandidateScoreSchema = z
     fit_seconds: z.number(),
     /** The same folds without the derived physics features (dataset.physics with compare_without). */
     without_physics: z.object({ folds: z.array(z.number()), mean: z.number(), std: z.number() }).strict().optional(),
-    /**
-     * With training.tune_decision_weights: `folds`/`mean` are the tuned rule's nested estimate (each fold
-     * scored with weights tuned on the others), and this is the same folds with plain argmax.
-     */
+    /** With training.tune_decision_weights: the same folds with plain argmax. */
     argmax: z.object({ folds: z.array(z.number()), mean: z.number(), std: z.number() }).strict().optional(),
+    /** With training.tune_decision_weights: the tuned rule's nested estimate (each fold scored with weights tuned on the others). */
+    tuned: z.object({ folds: z.array(z.number()), mean: z.number(), std: z.number() }).strict().optional(),
+    /** Which rule the candidate keeps: the one with the better CV figure (`folds`/`mean` are its). */
+    decision_rule: z.enum(["tuned", "argmax"]).optional(),
   })
   .strict();
 export type CandidateScore = z.infer<typeof CandidateScoreSchema>;
@@ -114,15 +115,18 @@ export function renderTrainReport(report: MetricsReport, modelPath: string): str
     out.push("");
   }
 
-  const tuned = report.cv.filter((c) => c.argmax);
+  const tuned = report.cv.filter((c) => c.argmax && c.tuned);
   if (tuned.length > 0) {
     out.push("## Decision weights (cross-validation tuned and plain argmax)", "");
-    if (report.decision_weights) out.push(`The chosen class maximises probability × weight: ${report.classes.map((c, i) => `${c} ${f3(report.decision_weights![i]!)}`).join(", ")} (tuned on the out-of-fold predictions of the selected candidate). Tuned figures score each fold with weights tuned on the other folds.`, "");
-    out.push(`| candidate | ${report.selection_metric} tuned | argmax | change |`, "|---|---|---|---|");
-    for (const c of tuned) {
-      const change = c.mean - c.argmax!.mean;
-      out.push(`| ${c.candidate} | ${f3(c.mean)} ± ${f3(c.std)} | ${f3(c.argmax!.mean)} ± ${f3(c.argmax!.std)} | ${change >= 0 ? "+" : ""}${f3(change)} |`);
-    }
+    out.push(
+      report.decision_weights
+        ? `The chosen class maximises probability × weight: ${report.classes.map((c, i) => `${c} ${f3(report.decision_weights![i]!)}`).join(", ")} (tuned on the out-of-fold predictions of the selected candidate).`
+        : "The selected candidate keeps plain argmax: tuned weights did not beat it out of sample.",
+      "Tuned figures score each fold with weights tuned on the other folds; each candidate keeps the rule with the better figure.",
+      "",
+    );
+    out.push(`| candidate | ${report.selection_metric} tuned | argmax | kept |`, "|---|---|---|---|");
+    for (const c of tuned) out.push(`| ${c.candidate} | ${f3(c.tuned!.mean)} ± ${f3(c.tuned!.std)} | ${f3(c.argmax!.mean)} ± ${f3(c.argmax!.std)} | ${c.decision_rule} |`);
     out.push("");
   }
 
