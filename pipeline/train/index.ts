@@ -268,13 +268,14 @@ export async function train(input: TrainInput): Promise<TrainResult> {
     const fitSeconds = (performance.now() - started) / 1000;
     let withoutPhysics: CandidateScore["without_physics"];
     if (compareWithout) {
-      const without: number[] = [];
+      const withoutFolds: ScoredFold[] = [];
       for (const [i, p] of prepared.entries()) {
         const trees = await fitCandidate(candidate, withoutDerived(p.train.X, derivedNames.length), p.train.y, classes, seed, foldGroups && Int32Array.from(p.trainRows, (r) => foldGroups[r]!), fitProgress(reporter, `train: ${candidate.name} fold ${i + 1}/${prepared.length} without physics features`));
         reporter.progressEnd?.();
-        const pred = argmaxRows(predictProbaTrees(trees, withoutDerived(p.evaluation.X, derivedNames.length), classes.length, treeCombine(candidate.algorithm)), classes.length);
-        without.push(selectionScore(metric, p.evaluation.y, pred, classes.length));
+        withoutFolds.push({ proba: predictProbaTrees(trees, withoutDerived(p.evaluation.X, derivedNames.length), classes.length, treeCombine(candidate.algorithm)), y: p.evaluation.y });
       }
+      // Like with like: the same choice of decision rule as with the physics features.
+      const without = tuneDecision ? chooseDecisionRule(withoutFolds, classes.length, metric).scores : withoutFolds.map((f) => selectionScore(metric, f.y, argmaxRows(f.proba, classes.length), classes.length));
       withoutPhysics = { folds: without, ...meanStd(without) };
       reporter.info(`train: ${candidate.name}: CV ${metric} ${mean.toFixed(4)} with ${derivedNames.join(", ")}, ${withoutPhysics.mean.toFixed(4)} without`);
     }
