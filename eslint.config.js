@@ -3,7 +3,7 @@ import tseslint from "typescript-eslint";
 import globals from "globals";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "actions/*/dist/**", "coverage/**", "models/**", "data/**", "out/**"] },
+  { ignores: ["dist/**", "node_modules/**", "actions/*/dist/**", "coverage/**", "models/**", "data/**", "out/**", "wasm/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { files: ["scripts/**/*.mjs", "*.js"], languageOptions: { globals: globals.node } },

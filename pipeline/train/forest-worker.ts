@@ -1,5 +1,5 @@
 import { parentPort } from "node:worker_threads";
-import { fitForestMember, packedBuffers, packTree, type ForestJob } from "./forest.js";
+import { fitForestMemberPacked, packedBuffers, type ForestJob } from "./forest.js";
 
 /**
  * Fits the forest members the main thread asks for. The worker outlives one fit (forest.ts keeps a pool):
@@ -19,7 +19,7 @@ port.on("message", (m: { id: number; job?: ForestJob; index?: number }) => {
   try {
     if (!job || m.id !== jobId) throw new Error(`no forest ${m.id} to fit tree ${index} of`);
     // Typed arrays with transferred buffers: far cheaper for the main thread than cloning JS arrays.
-    const tree = packTree(fitForestMember(job, index), job.nClasses);
+    const tree = fitForestMemberPacked(job, index);
     port.postMessage({ id: m.id, index, tree }, packedBuffers(tree));
   } catch (err) {
     port.postMessage({ id: m.id, index, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
