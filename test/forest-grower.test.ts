@@ -5,7 +5,7 @@ import type { TreeJson } from "../pipeline/model/artifact-schema.js";
 import { Random } from "../pipeline/core/random.js";
 import { binMatrix } from "../pipeline/train/binning.js";
 import { fitForest, fitForestMember, unpackTree, type ForestFitParams, type ForestJob } from "../pipeline/train/forest.js";
-import { PresortedForestGrower, sortRowsByFeature, usePresorted } from "../pipeline/train/forest-grower.js";
+import { PresortedForestGrower, presortFeatures, usePresorted } from "../pipeline/train/forest-grower.js";
 import { growParams, growTree, type TreeFitParams } from "../pipeline/train/tree.js";
 
 /** A source whose every draw is 0: features are then tried in index order, as the JavaScript grower's full search does. */
@@ -134,7 +134,7 @@ function jsTree(c: Case): TreeJson {
 
 function wasmTree(c: Case, rng: Random = new FirstDraw(1)): TreeJson {
   const data = binMatrix({ rows: c.rows, features: c.features }, 255);
-  const grower = new PresortedForestGrower(data, sortRowsByFeature(data), c.y, c.nClasses, c.classWeight);
+  const grower = new PresortedForestGrower(presortFeatures(data), c.y, c.nClasses, c.classWeight);
   const rows = Int32Array.from({ length: c.rows }, (_, i) => i);
   return unpackTree(grower.grow(growParams(c.params, c.features.length, c.features.length), rows, c.count, rng), c.nClasses);
 }
@@ -181,7 +181,7 @@ describe("the presorted forest grower (WebAssembly)", () => {
     const y = Int32Array.from({ length: 400 }, (_, i) => (features[0][i] + features[3][i] > 0 ? 1 : 0));
     const c: Case = { rows: 400, features, y, nClasses: 2, count: null, classWeight: Float64Array.from([1, 1]), params: { criterion: "gini", max_depth: 6, min_samples_split: 2, min_samples_leaf: 1, class_weight: "none", max_bins: 255 } };
     const data = binMatrix({ rows: 400, features }, 255);
-    const grower = new PresortedForestGrower(data, sortRowsByFeature(data), y, 2, c.classWeight);
+    const grower = new PresortedForestGrower(presortFeatures(data), y, 2, c.classWeight);
     const rows = Int32Array.from({ length: 400 }, (_, i) => i);
     const p = growParams(c.params, 6, 2);
     const a = unpackTree(grower.grow(p, rows, null, new Random(11)), 2);
@@ -203,9 +203,9 @@ describe("the presorted forest grower (WebAssembly)", () => {
     const y = Int32Array.from({ length: 3000 }, (_, i) => (features[1][i] + 0.3 * features[2][i] > 0.3 ? 2 : features[0][i] > 0 ? 1 : rng.int(2)));
     const params: ForestFitParams = { criterion: "gini", max_depth: 0, min_samples_split: 2, min_samples_leaf: 1, class_weight: "none", max_bins: 255, n_trees: 6, max_features: "sqrt", bootstrap: true, max_samples: 1, n_jobs: 1 };
     const data = binMatrix({ rows: 3000, features }, 255);
-    const job: ForestJob = { data, y, nClasses: 3, grow: growParams(params, 5, 2, 0), classWeight: Float64Array.from([1, 1, 1]), bootstrap: true, drawsPerTree: 3000, seed: 3, orders: sortRowsByFeature(data) };
+    const job: ForestJob = { data, y, nClasses: 3, grow: growParams(params, 5, 2, 0), classWeight: Float64Array.from([1, 1, 1]), bootstrap: true, drawsPerTree: 3000, seed: 3, presorted: presortFeatures(data) };
     const presorted = Array.from({ length: 6 }, (_, i) => fitForestMember(job, i));
-    const js = Array.from({ length: 6 }, (_, i) => fitForestMember({ ...job, orders: null }, i));
+    const js = Array.from({ length: 6 }, (_, i) => fitForestMember({ ...job, presorted: null }, i));
     expect(presorted).toEqual(js);
     expect(presorted[0]!.feature.length).toBeGreaterThan(200);
     const forest = await fitForest({ rows: 3000, features, names: ["a", "b", "c", "d", "e"] }, y, 3, params, { seed: 3 });

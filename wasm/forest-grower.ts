@@ -39,8 +39,10 @@ let countPtr: usize = 0; // i32 [n]
 // each node's run. Two buffers: a node at even depth reads A and writes its children's runs into B at the
 // same positions, and the other way round at odd depths, so a partition writes each entry once, straight
 // to its place.
-let entriesA: usize = 0; // i64 [F][n]
-let entriesB: usize = 0; // i64 [F][n]
+let entriesA: usize = 0; // i64 [F][stride]
+let entriesB: usize = 0; // i64 [F][stride]
+/** n + 1: each feature's entries end with a slot that takes the writes of rows outside the sample. */
+let stride: i32 = 0;
 let entriesCur: usize = 0; // the buffer of the node being split
 let entriesNext: usize = 0;
 let lycPtr: usize = 0; // i32 [n]: count << CLASS_BITS | class
@@ -147,6 +149,7 @@ export function classWeightAt(): usize {
 /** Lays out a tree of `rows` sampled rows; returns where the caller writes their ids (then their counts at countAt). */
 export function prepareTree(rows: i32): usize {
   n = rows;
+  stride = rows + 1;
   capacity = 2 * rows + 1;
   let p = jobEnd;
   rowsPtr = p;
@@ -172,9 +175,9 @@ export function prepareTree(rows: i32): usize {
   stackPtr = p;
   p += <usize>(capacity + 1) * taskBytes();
   entriesA = p;
-  p += <usize>F * <usize>n << 3;
+  p += <usize>F * <usize>stride << 3;
   entriesB = p;
-  p += <usize>F * <usize>n << 3;
+  p += <usize>F * <usize>stride << 3;
   lycPtr = p;
   p += <usize>n << 2;
   featureOrderPtr = p;
@@ -232,16 +235,17 @@ export function grow(depthLimit: i32, minSamplesSplit: f64, minSamplesLeaf: f64,
   for (let j = 0; j < n; j++) setI32(localPtr, i32At(rowsPtr, j), j);
   for (let f = 0; f < F; f++) {
     const order = ordersPtr + (<usize>f * <usize>N << 2);
-    const entries = entriesA + (<usize>f * <usize>n << 3);
+    const entries = entriesA + (<usize>f * <usize>stride << 3);
     const ranks = ranksPtr + (<usize>f * <usize>N << 2);
+    // Every row is written, the sample's at the next place and the others to the spare slot: a branch on
+    // "in the sample" (63% of rows in a bootstrap, at random) would mispredict a third of the time.
     let k = 0;
     for (let i = 0; i < N; i++) {
       const row = i32At(order, i);
       const j = i32At(localPtr, row);
-      if (j >= 0) {
-        store<i64>(entries + (<usize>k << 3), (<i64>i32At(ranks, row) << 32) | <i64>j);
-        k++;
-      }
+      const inSample = j >= 0;
+      store<i64>(entries + (<usize>(inSample ? k : n) << 3), (<i64>i32At(ranks, row) << 32) | <i64>(<u32>j));
+      k += <i32>inSample;
     }
     setI32(featureOrderPtr, f, f);
   }
@@ -449,7 +453,7 @@ function consider(f: i32, left: usize, rank: i32, next: i32, missingLeft: i32, h
  * whether the feature takes two or more groups (distinct values, missing as one) in the node.
  */
 function scan(f: i32, start: i32, end: i32): bool {
-  const E = entriesCur + (<usize>f * <usize>n << 3);
+  const E = entriesCur + (<usize>f * <usize>stride << 3);
   for (let s = 0; s < S; s++) {
     setF64(accPtr, s, 0);
     setF64(missPtr, s, 0);
@@ -500,18 +504,12 @@ function scan(f: i32, start: i32, end: i32): bool {
   return true;
 }
 
-/** Sets the best split to the cut after position bestAt of feature f's run from start (present values only). */
-function takeBest(f: i32, start: i32, bestAt: i32, best: f64, W: f64): void {
-  const E = entriesCur + (<usize>f * <usize>n << 3);
-  // Re-sum the winner's left side (cheaper than copying it at every improvement).
-  for (let s = 0; s < S; s++) setF64(bestLeftPtr, s, 0);
-  for (let q = start; q <= bestAt; q++) {
-    const code = i32At(lycPtr, idAt(E, q));
-    const c = <f64>(code >>> CLASS_BITS);
-    const y = code & CLASS_MASK;
-    addF64(bestLeftPtr, y, f64At(classWeightPtr, y) * c);
-    addF64(bestLeftPtr, K, c);
-  }
+/**
+ * Makes the cut after position bestAt of feature f's run the best split; bestLeftPtr already holds its
+ * left side (copied at each improvement, which happens a few times per scan).
+ */
+function takeBest(f: i32, bestAt: i32, best: f64, W: f64): void {
+  const E = entriesCur + (<usize>f * <usize>stride << 3);
   bestScore = best;
   bestFeature = f;
   bestRank = rankAt(E, bestAt);
@@ -522,7 +520,7 @@ function takeBest(f: i32, start: i32, bestAt: i32, best: f64, W: f64): void {
 
 /** scan's hot path (gini, no missing values in the node): the score inlined, the best kept in locals. */
 function scanGiniPresent(f: i32, start: i32, pe: i32): void {
-  const E = entriesCur + (<usize>f * <usize>n << 3);
+  const E = entriesCur + (<usize>f * <usize>stride << 3);
   const total = f64At(curPtr, K);
   const W = weightOf(curPtr);
   let best = bestScore;
@@ -552,16 +550,18 @@ function scanGiniPresent(f: i32, start: i32, pe: i32): void {
         if (score > best) {
           best = score;
           bestAt = q;
+          memory.copy(bestLeftPtr, accPtr, <usize>K << 3);
+          setF64(bestLeftPtr, K, cL);
         }
       }
     }
   }
-  if (bestAt >= 0) takeBest(f, start, bestAt, best, W);
+  if (bestAt >= 0) takeBest(f, bestAt, best, W);
 }
 
 /** scanGiniPresent for three classes, the class sums in locals. */
 function scanGini3(f: i32, start: i32, pe: i32): void {
-  const E = entriesCur + (<usize>f * <usize>n << 3);
+  const E = entriesCur + (<usize>f * <usize>stride << 3);
   const total = f64At(curPtr, 3);
   const t0 = f64At(curPtr, 0);
   const t1 = f64At(curPtr, 1);
@@ -595,12 +595,16 @@ function scanGini3(f: i32, start: i32, pe: i32): void {
           if (score > best) {
             best = score;
             bestAt = q;
+            setF64(bestLeftPtr, 0, a0);
+            setF64(bestLeftPtr, 1, a1);
+            setF64(bestLeftPtr, 2, a2);
+            setF64(bestLeftPtr, 3, cL);
           }
         }
       }
     }
   }
-  if (bestAt >= 0) takeBest(f, start, bestAt, best, W);
+  if (bestAt >= 0) takeBest(f, bestAt, best, W);
 }
 
 /**
@@ -611,7 +615,7 @@ function partition(start: i32, end: i32): i32 {
   const f = bestFeature;
   const rank = bestRank;
   const missL = bestMissingLeft;
-  const E = entriesCur + (<usize>f * <usize>n << 3);
+  const E = entriesCur + (<usize>f * <usize>stride << 3);
   let nLeft = 0;
   for (let q = start; q < end; q++) {
     const v = rankAt(E, q);
@@ -621,8 +625,8 @@ function partition(start: i32, end: i32): i32 {
   }
   const mid = start + nLeft;
   for (let g = 0; g < F; g++) {
-    const from = entriesCur + (<usize>g * <usize>n << 3);
-    const to = entriesNext + (<usize>g * <usize>n << 3);
+    const from = entriesCur + (<usize>g * <usize>stride << 3);
+    const to = entriesNext + (<usize>g * <usize>stride << 3);
     // The split feature's run needs no partition when missing values go right: left is its prefix.
     if (g == f && missL == 0) {
       memory.copy(to + (<usize>start << 3), from + (<usize>start << 3), <usize>(end - start) << 3);

@@ -17,6 +17,8 @@ const MAX_FEATURES = 32;
 /** The module keeps a row's class in 8 bits and its bootstrap count in the 23 above. */
 const MAX_CLASSES = 256;
 const MAX_COUNT = 2 ** 23 - 1;
+/** Distinct values of one bin found by linear search before presortFeatures sorts the bin instead. */
+const FEW_VALUES = 24;
 /** The rank of a missing value: above every present one, so missing values sort last. */
 const MISSING_RANK = 0x7fffffff;
 
@@ -25,32 +27,100 @@ export function usePresorted(nFeatures: number, maxFeatures: number, rows: numbe
   return maxFeatures < nFeatures && nFeatures <= MAX_FEATURES && nFeatures * rows <= MAX_CELLS && nClasses <= MAX_CLASSES && rows <= MAX_COUNT;
 }
 
-/** Rows of every feature in ascending value order, missing values last: computed once per forest. */
-export function sortRowsByFeature(data: BinnedMatrix, shared = false): Int32Array[] {
+/** Each feature's rows in value order, computed once per forest and shared by every thread's grower. */
+export interface PresortedFeatures {
+  /** Rows by ascending value, missing values last (equal values in row order). */
+  orders: Int32Array[];
+  /** Each row's rank: the index of its value in `distinct`, MISSING_RANK when missing. */
+  ranks: Int32Array[];
+  /** The distinct present values, ascending. */
+  distinct: Float64Array[];
+}
+
+/**
+ * Sorts each feature once. The rows are counting-sorted by bin code first (bins are value ranges in
+ * order), so only each bin's few hundred values are sorted (natively, as a typed array), deduplicated and
+ * searched; then the rows are counting-sorted by rank. `shared` puts the results in SharedArrayBuffers
+ * for the workers.
+ */
+export function presortFeatures(data: BinnedMatrix, shared = false): PresortedFeatures {
   const n = data.rows;
-  const orders: Int32Array[] = [];
-  for (let f = 0; f < data.codes.length; f++) {
+  const int32 = (length: number) => (shared ? new Int32Array(new SharedArrayBuffer(length * 4)) : new Int32Array(length));
+  const out: PresortedFeatures = { orders: [], ranks: [], distinct: [] };
+  const byBin = new Int32Array(n);
+  const scratch = new Float64Array(n);
+  data.values.forEach((values, f) => {
     const codes = data.codes[f]!;
-    const values = data.values[f]!;
     const nb = data.nBins[f]!;
-    // Counting sort by bin code (the missing code is the last), then each bin's run by value: a run holds
-    // one value when the feature has few distinct values, a few hundred rows otherwise.
-    const start = new Int32Array(nb + 2);
-    for (let i = 0; i < n; i++) start[codes[i]! + 1]!++;
-    for (let c = 0; c <= nb; c++) start[c + 1]! += start[c]!;
-    const order = shared ? new Int32Array(new SharedArrayBuffer(n * 4)) : new Int32Array(n);
-    const cursor = start.slice(0, nb + 1);
-    for (let i = 0; i < n; i++) order[cursor[codes[i]!]!++] = i;
-    const byValue = (a: number, b: number): number => values[a]! - values[b]!;
+    const binStart = new Int32Array(nb + 2);
+    for (let i = 0; i < n; i++) binStart[codes[i]! + 1]!++;
+    for (let c = 0; c <= nb; c++) binStart[c + 1]! += binStart[c]!;
+    const cursor = binStart.slice(0, nb + 1);
+    for (let i = 0; i < n; i++) byBin[cursor[codes[i]!]!++] = i;
+    const ranks = int32(n);
+    // The distinct values of bins 0.., in order, gathered into scratch; d counts them.
+    let d = 0;
     for (let c = 0; c < nb; c++) {
-      const run = order.subarray(start[c]!, start[c + 1]!);
-      let sorted = true;
-      for (let j = 1; j < run.length && sorted; j++) if (values[run[j]!]! < values[run[j - 1]!]!) sorted = false;
-      if (!sorted) run.sort(byValue);
+      const a = binStart[c]!;
+      const m = binStart[c + 1]! - a;
+      if (m === 0) continue;
+      const first = d;
+      // A bin holds few distinct values: collect them by linear search, sort them by insertion, and sort
+      // the whole run natively only when there are many (a typed-array sort per bin costs more).
+      let many = false;
+      for (let k = 0; k < m && !many; k++) {
+        const v = values[byBin[a + k]!]!;
+        let j = first;
+        while (j < d && scratch[j] !== v) j++;
+        if (j < d) continue;
+        if (d - first >= FEW_VALUES) many = true;
+        else {
+          while (j > first && scratch[j - 1]! > v) {
+            scratch[j] = scratch[j - 1]!;
+            j--;
+          }
+          scratch[j] = v;
+          d++;
+        }
+      }
+      if (many) {
+        d = first;
+        const run = scratch.subarray(first, first + m);
+        for (let k = 0; k < m; k++) run[k] = values[byBin[a + k]!]!;
+        run.sort();
+        for (let k = 0; k < m; k++) if (k === 0 || run[k] !== scratch[d - 1]) scratch[d++] = run[k]!;
+      }
+      for (let k = 0; k < m; k++) {
+        const row = byBin[a + k]!;
+        const v = values[row]!;
+        let lo = first;
+        let hi = d - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (scratch[mid]! < v) lo = mid + 1;
+          else hi = mid;
+        }
+        ranks[row] = lo;
+      }
     }
-    orders.push(order);
-  }
-  return orders;
+    for (let k = binStart[nb]!; k < n; k++) ranks[byBin[k]!] = MISSING_RANK;
+    const distinct = shared ? new Float64Array(new SharedArrayBuffer(d * 8)) : new Float64Array(d);
+    distinct.set(scratch.subarray(0, d));
+    // Counting sort by rank; the missing rows go after every rank, in row order.
+    const start = new Int32Array(d + 1);
+    for (let i = 0; i < n; i++) if (ranks[i] !== MISSING_RANK) start[ranks[i]! + 1]!++;
+    for (let r = 0; r < d; r++) start[r + 1]! += start[r]!;
+    const order = int32(n);
+    let missingAt = start[d]!;
+    for (let i = 0; i < n; i++) {
+      const r = ranks[i]!;
+      order[r === MISSING_RANK ? missingAt++ : start[r]!++] = i;
+    }
+    out.orders.push(order);
+    out.ranks.push(ranks);
+    out.distinct.push(distinct);
+  });
+  return out;
 }
 
 /** The part of the WebAssembly API used here (the ES2022 lib does not declare it; Node 20 and 24 have it). */
@@ -88,39 +158,23 @@ export class PresortedForestGrower {
   /** The random source of the tree being grown: the module draws features through it. */
   private rng: Random | null = null;
 
-  constructor(data: BinnedMatrix, orders: Int32Array[], y: Int32Array, nClasses: number, classWeight: Float64Array) {
+  constructor(presorted: PresortedFeatures, y: Int32Array, nClasses: number, classWeight: Float64Array) {
     compiled ??= new wasm.Module(Buffer.from(FOREST_GROWER_WASM, "base64"));
     const draw = (n: number): number => this.rng!.int(n);
     this.wasm = new wasm.Instance(compiled, { env: { draw } }).exports as unknown as GrowerExports;
     this.nClasses = nClasses;
-    const F = data.codes.length;
-    const N = data.rows;
+    const F = presorted.orders.length;
+    const N = y.length;
     const w = this.wasm;
     const distinctAt = w.setJob(F, N, nClasses);
     const mem = w.memory.buffer;
     const distinct = new Float64Array(mem, distinctAt, F * N);
     const ranks = new Int32Array(mem, w.ranksAt(), F * N);
-    const sorted = new Int32Array(mem, w.ordersAt(), F * N);
+    const orders = new Int32Array(mem, w.ordersAt(), F * N);
     for (let f = 0; f < F; f++) {
-      const order = orders[f]!;
-      const values = data.values[f]!;
-      sorted.set(order, f * N);
-      // Ranks of the values (the module compares and moves 4-byte ranks, not 8-byte values); missing last.
-      let d = -1;
-      let previous = Number.NaN;
-      for (let i = 0; i < N; i++) {
-        const row = order[i]!;
-        const v = values[row]!;
-        if (v !== v) {
-          ranks[f * N + row] = MISSING_RANK;
-          continue;
-        }
-        if (d < 0 || v !== previous) {
-          distinct[f * N + ++d] = v;
-          previous = v;
-        }
-        ranks[f * N + row] = d;
-      }
+      distinct.set(presorted.distinct[f]!, f * N);
+      ranks.set(presorted.ranks[f]!, f * N);
+      orders.set(presorted.orders[f]!, f * N);
     }
     new Int32Array(mem, w.yAt(), N).set(y);
     new Float64Array(mem, w.classWeightAt(), nClasses).set(classWeight);
