@@ -1,5 +1,5 @@
 import { parentPort } from "node:worker_threads";
-import { GradientTreeGrower, softmaxGradients, type BoostingReply, type BoostingRequest, type BoostingWorkerData } from "./boosting.js";
+import { softmaxGradients, treeGrower, type TreeGrower, type BoostingReply, type BoostingRequest, type BoostingWorkerData } from "./boosting.js";
 
 /**
  * Computes the gradients of rows and grows the class trees the main thread asks for, on the shared arrays
@@ -9,10 +9,10 @@ import { GradientTreeGrower, softmaxGradients, type BoostingReply, type Boosting
  */
 const port = parentPort;
 if (!port) throw new Error("boosting-worker must run as a worker thread");
-let job: { id: number; data: BoostingWorkerData; grower: GradientTreeGrower; proba: Float64Array } | null = null;
+let job: { id: number; data: BoostingWorkerData; grower: TreeGrower; proba: Float64Array } | null = null;
 port.on("message", (req: BoostingRequest) => {
   if (req.op === "job") {
-    job = { id: req.job, data: req.data, grower: new GradientTreeGrower(req.data.data, req.data.params), proba: new Float64Array(req.data.gh.length) };
+    job = { id: req.job, data: req.data, grower: treeGrower(req.data.data, req.data.params, req.data.javascriptGrower), proba: new Float64Array(req.data.gh.length) };
     return;
   }
   let reply: BoostingReply;

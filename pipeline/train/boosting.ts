@@ -5,6 +5,7 @@ import { Worker } from "node:worker_threads";
 import { Random } from "../core/random.js";
 import { workerEntry } from "./forest.js";
 import { checkTrainingInput, resolveClassWeights, type TrainMatrix, type TreeFitParams } from "./tree.js";
+import { useWasmBoosting, WasmGradientTreeGrower } from "./boosting-grower.js";
 
 /**
  * Histogram gradient boosting for classification (multinomial / softmax), after scikit-learn's
@@ -78,6 +79,18 @@ export interface BoostingOptions {
   groups?: Int32Array;
   /** Called after every iteration (progress display). */
   onIteration?: (done: number, max: number) => void;
+  /** Grow with the JavaScript grower even where the WebAssembly one applies (they give the same trees; tests and benchmarks compare them). */
+  javascriptGrower?: boolean;
+}
+
+/** What grows a fit's trees: the WebAssembly grower when it applies (boosting-grower.ts), else GradientTreeGrower. */
+export interface TreeGrower {
+  readonly missingCodes: Int32Array;
+  grow(gh: Float32Array): BoostTree;
+}
+
+export function treeGrower(data: BinnedMatrix, p: BoostingFitParams, javascript = false): TreeGrower {
+  return !javascript && useWasmBoosting(p) ? new WasmGradientTreeGrower(data, p) : new GradientTreeGrower(data, p);
 }
 
 /** Rows held out for early stopping: whole groups when given (seeded shuffle), else stratified by class. */
@@ -197,8 +210,9 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   trainY.set(train.y);
   const trainW = new Float64Array(buffer(8 * n));
   trainW.set(w);
-  const growers = threads > 1 ? await ClassTreeWorkers.start({ data, params: p, gh, raw, y: trainY, w: trainW }, threads - 1) : null;
-  const local = new GradientTreeGrower(data, p);
+  const javascriptGrower = options.javascriptGrower === true;
+  const growers = threads > 1 ? await ClassTreeWorkers.start({ data, params: p, gh, raw, y: trainY, w: trainW, javascriptGrower }, threads - 1) : null;
+  const local = treeGrower(data, p, javascriptGrower);
   const proba = new Float64Array(K);
   // Thread c computes the gradients of rows [chunk[c], chunk[c + 1]).
   const chunk = Array.from({ length: threads + 1 }, (_, c) => Math.floor((c * n) / threads));
@@ -437,7 +451,7 @@ interface Leaf {
  * order. Histograms hold (sum g, sum h, count) per bin; a split's smaller child is built, the larger is
  * the parent minus it.
  */
-export class GradientTreeGrower {
+export class GradientTreeGrower implements TreeGrower {
   private readonly F: number;
   private readonly idx: Int32Array;
   /** Scratch of the partition: the left and the right rows of the node being split. */
@@ -900,6 +914,7 @@ function build4(hist: Float64Array, idx: Int32Array, gh: Float32Array, codes: Ui
 export interface BoostingWorkerData {
   data: BinnedMatrix;
   params: BoostingFitParams;
+  javascriptGrower: boolean;
   gh: Float32Array[];
   /** Row-major raw scores (row * K + k). */
   raw: Float64Array;

@@ -1,6 +1,7 @@
 import type { Random } from "../core/random.js";
 import type { BinnedMatrix } from "./binning.js";
 import { FOREST_GROWER_WASM } from "./forest-grower-wasm.js";
+import { instantiateWasm } from "./wasm.js";
 import type { GrowParams } from "./tree.js";
 import type { PackedTree } from "./forest.js";
 
@@ -123,13 +124,6 @@ export function presortFeatures(data: BinnedMatrix, shared = false): PresortedFe
   return out;
 }
 
-/** The part of the WebAssembly API used here (the ES2022 lib does not declare it; Node 20 and 24 have it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
-}
-const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-
 interface GrowerExports {
   memory: { buffer: ArrayBuffer };
   setJob(features: number, rows: number, classes: number): number;
@@ -149,8 +143,6 @@ interface GrowerExports {
   outNAt(): number;
 }
 
-let compiled: object | null = null;
-
 /** One module instance (its own memory) holding one forest job. */
 export class PresortedForestGrower {
   private readonly wasm: GrowerExports;
@@ -159,9 +151,8 @@ export class PresortedForestGrower {
   private rng: Random | null = null;
 
   constructor(presorted: PresortedFeatures, y: Int32Array, nClasses: number, classWeight: Float64Array) {
-    compiled ??= new wasm.Module(Buffer.from(FOREST_GROWER_WASM, "base64"));
     const draw = (n: number): number => this.rng!.int(n);
-    this.wasm = new wasm.Instance(compiled, { env: { draw } }).exports as unknown as GrowerExports;
+    this.wasm = instantiateWasm(FOREST_GROWER_WASM, { draw }) as unknown as GrowerExports;
     this.nClasses = nClasses;
     const F = presorted.orders.length;
     const N = y.length;

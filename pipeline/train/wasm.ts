@@ -1,0 +1,23 @@
+/**
+ * Instantiating the embedded WebAssembly modules (wasm/*.ts, built by scripts/build-wasm.mjs). Each
+ * module is compiled once per thread; each instance has its own memory, so each grower gets one.
+ */
+
+/** The part of the WebAssembly API used here (the ES2022 lib does not declare it; Node 20 and 24 have it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: Record<string, Record<string, unknown>>) => { exports: unknown };
+}
+const api = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+const compiled = new Map<string, object>();
+
+/** A new instance of the module embedded as `base64`, with `env` as its imports; returns its exports. */
+export function instantiateWasm(base64: string, env: Record<string, unknown>): unknown {
+  let module = compiled.get(base64);
+  if (!module) {
+    module = new api.Module(Buffer.from(base64, "base64"));
+    compiled.set(base64, module);
+  }
+  return new api.Instance(module, { env }).exports;
+}

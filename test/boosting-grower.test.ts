@@ -1,0 +1,75 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Random } from "../pipeline/core/random.js";
+import { binMatrix } from "../pipeline/train/binning.js";
+import { BOOSTING_DEFAULTS, fitBoosting, GradientTreeGrower, type BoostingFitParams } from "../pipeline/train/boosting.js";
+import { useWasmBoosting, WasmGradientTreeGrower } from "../pipeline/train/boosting-grower.js";
+
+/** Rows with continuous and few-valued features, missing values, and float32 gradients as the fit computes them. */
+const cases = fc
+  .record({
+    rows: fc.integer({ min: 2, max: 400 }),
+    nFeatures: fc.integer({ min: 1, max: 9 }),
+    missing: fc.constantFrom(0, 0.05, 0.3),
+    maxBins: fc.constantFrom(4, 32, 255),
+    seed: fc.integer({ min: 1, max: 1_000_000 }),
+    max_leaf_nodes: fc.integer({ min: 2, max: 40 }),
+    max_depth: fc.integer({ min: 0, max: 6 }),
+    min_samples_leaf: fc.integer({ min: 1, max: 30 }),
+    l2_regularization: fc.constantFrom(0, 0.5, 3),
+    learning_rate: fc.constantFrom(0.1, 0.7),
+  })
+  .map((c) => {
+    const rng = new Random(c.seed);
+    const features = Array.from({ length: c.nFeatures }, (_, f) =>
+      Float64Array.from({ length: c.rows }, () => (rng.next() < c.missing ? Number.NaN : f % 3 === 0 ? rng.int(5) : rng.normal())),
+    );
+    const gh = new Float32Array(2 * c.rows);
+    for (let i = 0; i < c.rows; i++) {
+      const p = rng.next();
+      gh[2 * i] = features[0]![i]! > 0 ? p - 1 : p;
+      gh[2 * i + 1] = p * (1 - p);
+    }
+    const params: BoostingFitParams = { ...BOOSTING_DEFAULTS, max_leaf_nodes: c.max_leaf_nodes, max_depth: c.max_depth, min_samples_leaf: c.min_samples_leaf, l2_regularization: c.l2_regularization, learning_rate: c.learning_rate, max_bins: c.maxBins };
+    return { data: binMatrix({ rows: c.rows, features }, c.maxBins), gh, params, rows: c.rows };
+  });
+
+describe("the boosting tree grower in WebAssembly", () => {
+  it("grows bit for bit the JavaScript grower's tree: nodes, thresholds, leaf values, and each row's leaf", () => {
+    fc.assert(
+      fc.property(cases, ({ data, gh, params, rows }) => {
+        const js = new GradientTreeGrower(data, params).grow(gh);
+        const grower = new WasmGradientTreeGrower(data, params);
+        const wasm = grower.grow(gh);
+        expect(wasm.plain()).toEqual(js.plain());
+        // Each training row's leaf: the leaf values added to row scores (the fit's raw-score update).
+        const rawJs = new Float64Array(rows * 2);
+        const rawWasm = new Float64Array(rows * 2);
+        js.addLeafValues(rawJs, 2, 1);
+        wasm.addLeafValues(rawWasm, 2, 1);
+        expect(rawWasm).toEqual(rawJs);
+        // The grower is reused across trees (one per class and iteration): a second tree starts clean.
+        const again = grower.grow(gh);
+        expect(again.plain()).toEqual(js.plain());
+      }),
+      { numRuns: 300, seed: 1201 },
+    );
+  });
+
+  it("is what a fit uses when the leaves are bounded, and the fit's trees are unchanged by it", async () => {
+    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 31 })).toBe(true);
+    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 0, max_depth: 5 })).toBe(false);
+    const rng = new Random(3);
+    const features = Array.from({ length: 5 }, () => Float64Array.from({ length: 3000 }, () => rng.normal()));
+    const y = Int32Array.from({ length: 3000 }, (_, i) => (features[0]![i]! + features[1]![i]! > 0.5 ? 2 : features[2]![i]! > 0 ? 1 : 0));
+    const X = { rows: 3000, features, names: ["a", "b", "c", "d", "e"] };
+    const params = { ...BOOSTING_DEFAULTS, max_iter: 12 };
+    const wasm = await fitBoosting(X, y, 3, params, { seed: 4 });
+    const js = await fitBoosting(X, y, 3, params, { seed: 4, javascriptGrower: true });
+    expect(wasm.iterations).toBe(12);
+    expect(JSON.stringify(wasm.trees)).toBe(JSON.stringify(js.trees));
+    // On worker threads too (the workers choose their grower the same way).
+    const threads = await fitBoosting(X, y, 3, { ...params, n_jobs: 2 }, { seed: 4 });
+    expect(JSON.stringify(threads.trees)).toBe(JSON.stringify(js.trees));
+  });
+});

@@ -1,0 +1,519 @@
+// AssemblyScript, not TypeScript: compiled to WebAssembly by scripts/build-wasm.mjs, which embeds the
+// binary in pipeline/train/boosting-grower-wasm.ts. pipeline/train/boosting-grower.ts is the only caller.
+//
+// Grows one gradient-boosting regression tree, step for step what GradientTreeGrower.grow in
+// pipeline/train/boosting.ts does (best-first on histograms of (gradient, hessian, count) per bin, the
+// smaller child built and the larger derived from the parent, splits scored with missing values sent
+// either way), with every sum taken in the same order: the trees are bit for bit the JavaScript grower's
+// (tested). Why WebAssembly: the histogram and partition loops are loads and stores on typed arrays,
+// which V8's JIT runs about twice as slowly as the same loops compiled ahead of time.
+
+const MIN_HESSIAN: f64 = 1e-3;
+
+// The job (set once per fit): n rows, F features.
+let F: i32 = 0;
+let n: i32 = 0;
+let histSize: i32 = 0;
+let maxLeaves: i32 = 0;
+let maxDepth: i32 = 0;
+let minSamplesLeaf: f64 = 0;
+let l2: f64 = 0;
+let learningRate: f64 = 0;
+
+let codesPtr: usize = 0; // u8 [n][F], row-major
+let featOffPtr: usize = 0; // i32 [F]: histogram offset (doubles) of each feature; its bins are 3 doubles each
+let nBinsPtr: usize = 0; // i32 [F]: value bins; code nBins is missing
+let rootTemplatePtr: usize = 0; // f64 [histSize]: zero sums and every bin's row count
+let ghPtr: usize = 0; // f32 [n][2]: gradient, hessian
+let idxPtr: usize = 0; // i32 [n]
+let tmpLeftPtr: usize = 0; // i32 [n]
+let tmpRightPtr: usize = 0; // i32 [n]
+let goLeftPtr: usize = 0; // u8 [256]
+let poolPtr: usize = 0; // f64 [poolSize][histSize]
+let poolFreePtr: usize = 0; // i32 [poolSize]: free histogram slots
+let poolFree: i32 = 0;
+let poolSize: i32 = 0;
+
+// Leaves (at most 2 * maxLeaves - 1 ever exist in a tree), as parallel arrays.
+let leafCapacity: i32 = 0;
+let leafNodePtr: usize = 0; // i32
+let leafStartPtr: usize = 0; // i32
+let leafEndPtr: usize = 0; // i32
+let leafDepthPtr: usize = 0; // i32
+let leafGPtr: usize = 0; // f64
+let leafHPtr: usize = 0; // f64
+let leafCPtr: usize = 0; // f64
+let leafHistPtr: usize = 0; // i32: pool slot, -1 = none
+let splitGainPtr: usize = 0; // f64
+let splitFeaturePtr: usize = 0; // i32, -1 = no split
+let splitBinPtr: usize = 0; // i32
+let splitMissingLeftPtr: usize = 0; // i32
+let splitGLPtr: usize = 0; // f64
+let splitHLPtr: usize = 0; // f64
+let openPtr: usize = 0; // i32 leaf ids, in the order the JavaScript grower keeps them
+let openCount: i32 = 0;
+let donePtr: usize = 0; // i32 leaf ids
+let doneCount: i32 = 0;
+let leafCount: i32 = 0;
+
+// The tree.
+let nodes: i32 = 0;
+let outFeaturePtr: usize = 0; // i32
+let outBinPtr: usize = 0; // i32
+let outLeftPtr: usize = 0; // i32
+let outRightPtr: usize = 0; // i32
+let outMissingLeftPtr: usize = 0; // i32
+let outValuePtr: usize = 0; // f64
+let outCountPtr: usize = 0; // f64
+let outRangesPtr: usize = 0; // i32 [leaves][3]: node, start, end, by node
+
+@inline function i32At(p: usize, i: i32): i32 {
+  return load<i32>(p + (<usize>i << 2));
+}
+@inline function setI32(p: usize, i: i32, v: i32): void {
+  store<i32>(p + (<usize>i << 2), v);
+}
+@inline function f64At(p: usize, i: i32): f64 {
+  return load<f64>(p + (<usize>i << 3));
+}
+@inline function setF64(p: usize, i: i32, v: f64): void {
+  store<f64>(p + (<usize>i << 3), v);
+}
+@inline function addF64(p: usize, i: i32, v: f64): void {
+  const a = p + (<usize>i << 3);
+  store<f64>(a, load<f64>(a) + v);
+}
+
+function align8(p: usize): usize {
+  return (p + 7) & ~(<usize>7);
+}
+
+function ensureMemory(end: usize): void {
+  const have = <usize>memory.size() << 16;
+  if (end > have) {
+    const pages = <i32>((end - have + 0xffff) >> 16);
+    if (memory.grow(pages) < 0) unreachable();
+  }
+}
+
+/**
+ * Lays out a fit of `rows` rows, `features` features and `size` histogram doubles; returns where the
+ * row-major codes go (the rest at featOffAt, nBinsAt, rootTemplateAt, ghAt).
+ */
+export function setJob(features: i32, rows: i32, size: i32, leaves: i32, depth: i32, minLeaf: f64, l2Reg: f64, lr: f64): usize {
+  F = features;
+  n = rows;
+  histSize = size;
+  maxLeaves = leaves;
+  maxDepth = depth;
+  minSamplesLeaf = minLeaf;
+  l2 = l2Reg;
+  learningRate = lr;
+  leafCapacity = 2 * leaves + 1;
+  // Live histograms: one per open leaf, plus a split's parent and its new child.
+  poolSize = leaves + 3;
+  let p = align8(__heap_base);
+  rootTemplatePtr = p;
+  p += <usize>histSize << 3;
+  poolPtr = p;
+  p += (<usize>histSize * <usize>poolSize) << 3;
+  leafGPtr = p;
+  p += <usize>leafCapacity << 3;
+  leafHPtr = p;
+  p += <usize>leafCapacity << 3;
+  leafCPtr = p;
+  p += <usize>leafCapacity << 3;
+  splitGainPtr = p;
+  p += <usize>leafCapacity << 3;
+  splitGLPtr = p;
+  p += <usize>leafCapacity << 3;
+  splitHLPtr = p;
+  p += <usize>leafCapacity << 3;
+  outValuePtr = p;
+  p += <usize>leafCapacity << 3;
+  outCountPtr = p;
+  p += <usize>leafCapacity << 3;
+  ghPtr = p;
+  p += <usize>n << 3;
+  featOffPtr = p;
+  p += <usize>F << 2;
+  nBinsPtr = p;
+  p += <usize>F << 2;
+  idxPtr = p;
+  p += <usize>n << 2;
+  tmpLeftPtr = p;
+  p += <usize>n << 2;
+  tmpRightPtr = p;
+  p += <usize>n << 2;
+  poolFreePtr = p;
+  p += <usize>poolSize << 2;
+  leafNodePtr = p;
+  p += <usize>leafCapacity << 2;
+  leafStartPtr = p;
+  p += <usize>leafCapacity << 2;
+  leafEndPtr = p;
+  p += <usize>leafCapacity << 2;
+  leafDepthPtr = p;
+  p += <usize>leafCapacity << 2;
+  leafHistPtr = p;
+  p += <usize>leafCapacity << 2;
+  splitFeaturePtr = p;
+  p += <usize>leafCapacity << 2;
+  splitBinPtr = p;
+  p += <usize>leafCapacity << 2;
+  splitMissingLeftPtr = p;
+  p += <usize>leafCapacity << 2;
+  openPtr = p;
+  p += <usize>leafCapacity << 2;
+  donePtr = p;
+  p += <usize>leafCapacity << 2;
+  outFeaturePtr = p;
+  p += <usize>leafCapacity << 2;
+  outBinPtr = p;
+  p += <usize>leafCapacity << 2;
+  outLeftPtr = p;
+  p += <usize>leafCapacity << 2;
+  outRightPtr = p;
+  p += <usize>leafCapacity << 2;
+  outMissingLeftPtr = p;
+  p += <usize>leafCapacity << 2;
+  outRangesPtr = p;
+  p += (<usize>leafCapacity * 3) << 2;
+  goLeftPtr = p;
+  p += 256;
+  codesPtr = p;
+  p += <usize>n * <usize>F;
+  ensureMemory(p);
+  return codesPtr;
+}
+
+export function featOffAt(): usize {
+  return featOffPtr;
+}
+export function nBinsAt(): usize {
+  return nBinsPtr;
+}
+export function rootTemplateAt(): usize {
+  return rootTemplatePtr;
+}
+export function ghAt(): usize {
+  return ghPtr;
+}
+export function outFeatureAt(): usize {
+  return outFeaturePtr;
+}
+export function outBinAt(): usize {
+  return outBinPtr;
+}
+export function outLeftAt(): usize {
+  return outLeftPtr;
+}
+export function outRightAt(): usize {
+  return outRightPtr;
+}
+export function outMissingLeftAt(): usize {
+  return outMissingLeftPtr;
+}
+export function outValueAt(): usize {
+  return outValuePtr;
+}
+export function outCountAt(): usize {
+  return outCountPtr;
+}
+export function outRangesAt(): usize {
+  return outRangesPtr;
+}
+export function idxAt(): usize {
+  return idxPtr;
+}
+/** Leaves of the last tree (its ranges: node, start, end each). */
+export function leavesGrown(): i32 {
+  return doneCount;
+}
+
+@inline function histAt(slot: i32): usize {
+  return poolPtr + ((<usize>slot * <usize>histSize) << 3);
+}
+
+function takeHist(): i32 {
+  const slot = i32At(poolFreePtr, --poolFree);
+  memory.fill(histAt(slot), 0, <usize>histSize << 3);
+  return slot;
+}
+
+function releaseHist(slot: i32): void {
+  setI32(poolFreePtr, poolFree++, slot);
+}
+
+function newNode(C: f64): i32 {
+  const id = nodes++;
+  setI32(outFeaturePtr, id, -1);
+  setI32(outBinPtr, id, -1);
+  setI32(outLeftPtr, id, -1);
+  setI32(outRightPtr, id, -1);
+  setI32(outMissingLeftPtr, id, 0);
+  setF64(outValuePtr, id, 0);
+  setF64(outCountPtr, id, C);
+  return id;
+}
+
+function newLeaf(node: i32, start: i32, end: i32, depth: i32, G: f64, H: f64, C: f64): i32 {
+  const l = leafCount++;
+  setI32(leafNodePtr, l, node);
+  setI32(leafStartPtr, l, start);
+  setI32(leafEndPtr, l, end);
+  setI32(leafDepthPtr, l, depth);
+  setF64(leafGPtr, l, G);
+  setF64(leafHPtr, l, H);
+  setF64(leafCPtr, l, C);
+  setI32(leafHistPtr, l, -1);
+  setI32(splitFeaturePtr, l, -1);
+  return l;
+}
+
+function splittable(l: i32): bool {
+  return i32At(leafDepthPtr, l) < maxDepth && f64At(leafCPtr, l) >= 2 * minSamplesLeaf && f64At(leafHPtr, l) >= 2 * MIN_HESSIAN;
+}
+
+/** Histograms of the rows at positions [start, end) of idx, each bin summing its rows in idx order. */
+function build(hist: usize, start: i32, end: i32): void {
+  for (let i = start; i < end; i++) {
+    const row = i32At(idxPtr, i);
+    const g = <f64>load<f32>(ghPtr + (<usize>row << 3));
+    const h = <f64>load<f32>(ghPtr + (<usize>row << 3), 4);
+    const codes = codesPtr + <usize>row * <usize>F;
+    for (let f = 0; f < F; f++) {
+      const o = i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3;
+      addF64(hist, o, g);
+      addF64(hist, o + 1, h);
+      addF64(hist, o + 2, 1);
+    }
+  }
+}
+
+/** The root's histograms: every row in row order, the counts from the template. */
+function buildRoot(hist: usize): void {
+  memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
+  for (let row = 0; row < n; row++) {
+    const g = <f64>load<f32>(ghPtr + (<usize>row << 3));
+    const h = <f64>load<f32>(ghPtr + (<usize>row << 3), 4);
+    const codes = codesPtr + <usize>row * <usize>F;
+    for (let f = 0; f < F; f++) {
+      const o = i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3;
+      addF64(hist, o, g);
+      addF64(hist, o + 1, h);
+    }
+  }
+}
+
+/** Best split of leaf l over all features and bin boundaries (GradientTreeGrower.bestSplit). */
+function bestSplit(l: i32): void {
+  const hist = histAt(i32At(leafHistPtr, l));
+  const msl = minSamplesLeaf;
+  const G = f64At(leafGPtr, l);
+  const H = f64At(leafHPtr, l);
+  const C = f64At(leafCPtr, l);
+  const parentScore = (G * G) / (H + l2);
+  let bestGain: f64 = 0;
+  let bestF = -1;
+  let bestB = 0;
+  let bestML = 0;
+  let bestGL: f64 = 0;
+  let bestHL: f64 = 0;
+  for (let f = 0; f < F; f++) {
+    const off = i32At(featOffPtr, f);
+    const nb = i32At(nBinsPtr, f);
+    const mo = off + nb * 3;
+    const mG = f64At(hist, mo);
+    const mH = f64At(hist, mo + 1);
+    const mC = f64At(hist, mo + 2);
+    let aG: f64 = 0;
+    let aH: f64 = 0;
+    let aC: f64 = 0;
+    const lastCut = mC > 0 ? nb - 1 : nb - 2;
+    for (let b = 0, o = off; b <= lastCut; b++, o += 3) {
+      aG += f64At(hist, o);
+      aH += f64At(hist, o + 1);
+      aC += f64At(hist, o + 2);
+      if (C - aC < msl) break;
+      if (f64At(hist, o + 2) == 0 && b < nb - 1) continue;
+      // Missing values right.
+      if (aC >= msl) {
+        const hR = H - aH;
+        if (aH >= MIN_HESSIAN && hR >= MIN_HESSIAN) {
+          const gR = G - aG;
+          const gain = (aG * aG) / (aH + l2) + (gR * gR) / (hR + l2) - parentScore;
+          if (gain > bestGain) {
+            bestGain = gain;
+            bestF = f;
+            bestB = b;
+            // Without missing values in training, unseen missing values follow the child with more rows.
+            bestML = mC == 0 && aC >= C - aC ? 1 : 0;
+            bestGL = aG;
+            bestHL = aH;
+          }
+        }
+      }
+      // Missing values left: only when there are some and a present value goes right.
+      if (mC > 0 && b < nb - 1) {
+        const cL = aC + mC;
+        if (cL < msl || C - cL < msl) continue;
+        const gL = aG + mG;
+        const hL = aH + mH;
+        const hR = H - hL;
+        if (hL < MIN_HESSIAN || hR < MIN_HESSIAN) continue;
+        const gR = G - gL;
+        const gain = (gL * gL) / (hL + l2) + (gR * gR) / (hR + l2) - parentScore;
+        if (gain > bestGain) {
+          bestGain = gain;
+          bestF = f;
+          bestB = b;
+          bestML = 1;
+          bestGL = gL;
+          bestHL = hL;
+        }
+      }
+    }
+  }
+  setI32(splitFeaturePtr, l, bestF);
+  if (bestF < 0) return;
+  setF64(splitGainPtr, l, bestGain);
+  setI32(splitBinPtr, l, bestB);
+  setI32(splitMissingLeftPtr, l, bestML);
+  setF64(splitGLPtr, l, bestGL);
+  setF64(splitHLPtr, l, bestHL);
+}
+
+function consider(l: i32): void {
+  if (splittable(l)) {
+    if (i32At(leafHistPtr, l) < 0) {
+      const slot = takeHist();
+      setI32(leafHistPtr, l, slot);
+      if (i32At(leafNodePtr, l) == 0) buildRoot(histAt(slot));
+      else build(histAt(slot), i32At(leafStartPtr, l), i32At(leafEndPtr, l));
+    }
+    bestSplit(l);
+  }
+  if (i32At(splitFeaturePtr, l) >= 0) setI32(openPtr, openCount++, l);
+  else {
+    const slot = i32At(leafHistPtr, l);
+    if (slot >= 0) releaseHist(slot);
+    setI32(leafHistPtr, l, -1);
+    setI32(donePtr, doneCount++, l);
+  }
+}
+
+/** Stable partition of positions [start, end) of idx by "code <= bin" (missing code: missingLeft). */
+function partition(start: i32, end: i32, f: i32, bin: i32, missingLeft: i32): i32 {
+  for (let c = 0; c < 256; c++) store<u8>(goLeftPtr + <usize>c, c <= bin ? 1 : 0);
+  store<u8>(goLeftPtr + <usize>i32At(nBinsPtr, f), <u8>missingLeft);
+  let l = 0;
+  let r = 0;
+  for (let i = start; i < end; i++) {
+    const row = i32At(idxPtr, i);
+    const g = <i32>load<u8>(goLeftPtr + <usize>load<u8>(codesPtr + <usize>row * <usize>F + <usize>f));
+    setI32(tmpLeftPtr, l, row);
+    setI32(tmpRightPtr, r, row);
+    l += g;
+    r += 1 - g;
+  }
+  memory.copy(idxPtr + (<usize>start << 2), tmpLeftPtr, <usize>l << 2);
+  memory.copy(idxPtr + (<usize>(start + l) << 2), tmpRightPtr, <usize>r << 2);
+  return start + l;
+}
+
+/** Grows a tree on the gradients at ghAt(); returns its node count. */
+export function grow(): i32 {
+  let G: f64 = 0;
+  let H: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    setI32(idxPtr, i, i);
+    G += <f64>load<f32>(ghPtr + (<usize>i << 3));
+    H += <f64>load<f32>(ghPtr + (<usize>i << 3), 4);
+  }
+  nodes = 0;
+  leafCount = 0;
+  openCount = 0;
+  doneCount = 0;
+  poolFree = poolSize;
+  for (let s = 0; s < poolSize; s++) setI32(poolFreePtr, s, poolSize - 1 - s);
+  const root = newLeaf(newNode(<f64>n), 0, n, 0, G, H, <f64>n);
+  consider(root);
+  let leaves = 1;
+  while (openCount > 0 && leaves < maxLeaves) {
+    // Best-first: the open leaf with the largest gain (ties: the earlier in the open list).
+    let b = 0;
+    for (let j = 1; j < openCount; j++) if (f64At(splitGainPtr, i32At(openPtr, j)) > f64At(splitGainPtr, i32At(openPtr, b))) b = j;
+    const leaf = i32At(openPtr, b);
+    for (let j = b; j < openCount - 1; j++) setI32(openPtr, j, i32At(openPtr, j + 1));
+    openCount--;
+    const start = i32At(leafStartPtr, leaf);
+    const end = i32At(leafEndPtr, leaf);
+    const depth = i32At(leafDepthPtr, leaf);
+    const f = i32At(splitFeaturePtr, leaf);
+    const bin = i32At(splitBinPtr, leaf);
+    const ml = i32At(splitMissingLeftPtr, leaf);
+    const gL = f64At(splitGLPtr, leaf);
+    const hL = f64At(splitHLPtr, leaf);
+    const mid = partition(start, end, f, bin, ml);
+    const l = newLeaf(newNode(<f64>(mid - start)), start, mid, depth + 1, gL, hL, <f64>(mid - start));
+    const r = newLeaf(newNode(<f64>(end - mid)), mid, end, depth + 1, f64At(leafGPtr, leaf) - gL, f64At(leafHPtr, leaf) - hL, <f64>(end - mid));
+    const id = i32At(leafNodePtr, leaf);
+    setI32(outFeaturePtr, id, f);
+    setI32(outBinPtr, id, bin);
+    setI32(outLeftPtr, id, i32At(leafNodePtr, l));
+    setI32(outRightPtr, id, i32At(leafNodePtr, r));
+    setI32(outMissingLeftPtr, id, ml);
+    leaves++;
+    const parent = i32At(leafHistPtr, leaf);
+    setI32(leafHistPtr, leaf, -1);
+    if (leaves >= maxLeaves) {
+      // The tree is full: these leaves will not be split, so their histograms and splits are not needed.
+      releaseHist(parent);
+      setI32(donePtr, doneCount++, l);
+      setI32(donePtr, doneCount++, r);
+      continue;
+    }
+    const needL = splittable(l);
+    const needR = splittable(r);
+    if (needL || needR) {
+      const small = f64At(leafCPtr, l) <= f64At(leafCPtr, r) ? l : r;
+      const large = small == l ? r : l;
+      const hs = takeHist();
+      build(histAt(hs), i32At(leafStartPtr, small), i32At(leafEndPtr, small));
+      const ph = histAt(parent);
+      const sh = histAt(hs);
+      for (let i = 0; i < histSize; i++) setF64(ph, i, f64At(ph, i) - f64At(sh, i));
+      setI32(leafHistPtr, small, hs);
+      setI32(leafHistPtr, large, parent);
+    } else releaseHist(parent);
+    consider(l);
+    consider(r);
+  }
+  for (let j = 0; j < openCount; j++) {
+    const l = i32At(openPtr, j);
+    const slot = i32At(leafHistPtr, l);
+    if (slot >= 0) releaseHist(slot);
+    setI32(donePtr, doneCount++, l);
+  }
+  // Leaf values, and the leaves' row ranges in node order (the JavaScript grower sorts them by node).
+  for (let a = 1; a < doneCount; a++) {
+    const v = i32At(donePtr, a);
+    let j = a;
+    while (j > 0 && i32At(leafNodePtr, i32At(donePtr, j - 1)) > i32At(leafNodePtr, v)) {
+      setI32(donePtr, j, i32At(donePtr, j - 1));
+      j--;
+    }
+    setI32(donePtr, j, v);
+  }
+  for (let j = 0; j < doneCount; j++) {
+    const l = i32At(donePtr, j);
+    const node = i32At(leafNodePtr, l);
+    const lh = f64At(leafHPtr, l);
+    setF64(outValuePtr, node, lh + l2 > 0 ? (-learningRate * f64At(leafGPtr, l)) / (lh + l2) : 0);
+    setI32(outRangesPtr, 3 * j, node);
+    setI32(outRangesPtr, 3 * j + 1, i32At(leafStartPtr, l));
+    setI32(outRangesPtr, 3 * j + 2, i32At(leafEndPtr, l));
+  }
+  return nodes;
+}
