@@ -10,6 +10,8 @@
 // Memory is laid out here; the caller writes the job's data and each tree's sample through the pointers
 // returned by setJob and prepareTree, and reads the tree back through the out* pointers.
 
+import { addF64, align8, ensureMemory, f64At, i32At, setF64, setI32 } from "./memory";
+
 @external("env", "draw")
 declare function draw(n: i32): i32;
 
@@ -79,40 +81,14 @@ let bestThreshold: f64 = 0;
 let bestRank: i32 = 0;
 let bestMissingLeft: i32 = 0;
 
-@inline function i32At(p: usize, i: i32): i32 {
-  return load<i32>(p + (<usize>i << 2));
-}
-@inline function setI32(p: usize, i: i32, v: i32): void {
-  store<i32>(p + (<usize>i << 2), v);
-}
 @inline function idAt(entries: usize, i: i32): i32 {
   return <i32>load<i64>(entries + (<usize>i << 3));
 }
 @inline function rankAt(entries: usize, i: i32): i32 {
   return <i32>(load<i64>(entries + (<usize>i << 3)) >>> 32);
 }
-@inline function f64At(p: usize, i: i32): f64 {
-  return load<f64>(p + (<usize>i << 3));
-}
-@inline function setF64(p: usize, i: i32, v: f64): void {
-  store<f64>(p + (<usize>i << 3), v);
-}
-@inline function addF64(p: usize, i: i32, v: f64): void {
-  const a = p + (<usize>i << 3);
-  store<f64>(a, load<f64>(a) + v);
-}
 
-function align8(p: usize): usize {
-  return (p + 7) & ~(<usize>7);
-}
 
-function ensureMemory(end: usize): void {
-  const have = <usize>memory.size() << 16;
-  if (end > have) {
-    const pages = <i32>((end - have + 0xffff) >> 16);
-    if (memory.grow(pages) < 0) unreachable();
-  }
-}
 
 /** Lays out the job's arrays; returns where the distinct values go (ranks, orders, y, class weights at their *At()). */
 export function setJob(features: i32, rows: i32, classes: i32): usize {
