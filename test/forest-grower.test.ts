@@ -194,7 +194,8 @@ describe("the presorted forest grower (WebAssembly)", () => {
   it("grows the JavaScript grower's forest members when its bins are exact, and is what fitForest uses for few features", async () => {
     expect(usePresorted(7, 2, 85_000, 3)).toBe(true);
     expect(usePresorted(7, 7, 85_000, 3)).toBe(false);
-    expect(usePresorted(40, 6, 10_000, 3)).toBe(false);
+    expect(usePresorted(40, 6, 10_000, 3)).toBe(true);
+    expect(usePresorted(200, 14, 10_000, 3)).toBe(false);
     expect(usePresorted(8, 2, 2_000_000, 3)).toBe(false);
     const rng = new Random(9);
     // 40 levels per feature: one bin each, so the JavaScript grower's splits are exact too.
