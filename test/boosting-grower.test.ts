@@ -57,10 +57,14 @@ describe("the boosting tree grower in WebAssembly", () => {
   });
 
   it("is what a fit uses when the leaves are bounded, and the fit's trees are unchanged by it", async () => {
-    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 31 })).toBe(true);
-    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 0, max_depth: 5 })).toBe(false);
     const rng = new Random(3);
     const features = Array.from({ length: 5 }, () => Float64Array.from({ length: 3000 }, () => rng.normal()));
+    const binned = binMatrix({ rows: 3000, features }, 255);
+    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 31 }, binned)).toBe(true);
+    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 0, max_depth: 5 }, binned)).toBe(false);
+    // 5 features of 255 bins: 30.7 kB a histogram; 9,000 leaves would reserve 276 MB of them.
+    expect(useWasmBoosting({ ...BOOSTING_DEFAULTS, max_leaf_nodes: 9000 }, binned)).toBe(false);
+    expect(() => new WasmGradientTreeGrower(binned, { ...BOOSTING_DEFAULTS, max_leaf_nodes: 9000 })).toThrow(/cannot be grown in WebAssembly/);
     const y = Int32Array.from({ length: 3000 }, (_, i) => (features[0]![i]! + features[1]![i]! > 0.5 ? 2 : features[2]![i]! > 0 ? 1 : 0));
     const X = { rows: 3000, features, names: ["a", "b", "c", "d", "e"] };
     const params = { ...BOOSTING_DEFAULTS, max_iter: 12 };

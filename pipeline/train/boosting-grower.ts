@@ -9,13 +9,23 @@ import { instantiateWasm } from "./wasm.js";
  * and each tree's gradients in, and reads the tree out.
  */
 
-/** Leaves past which the module's histogram pool (one histogram per open leaf) is not worth reserving. */
-const MAX_LEAVES = 4096;
+/** The module reserves one histogram per possible open leaf: at most this many bytes of them. */
+const MAX_POOL_BYTES = 256 * 1024 * 1024;
 const ALL_PRESENT = Number.MAX_VALUE;
 
-/** Whether a fit's trees can be grown in the module: best-first with a bounded number of leaves. */
-export function useWasmBoosting(p: BoostingFitParams): boolean {
-  return p.max_leaf_nodes > 0 && p.max_leaf_nodes <= MAX_LEAVES;
+/** Doubles in one histogram: (gradient, hessian, count) for each bin and the missing bin of every feature. */
+function histogramSize(data: BinnedMatrix): number {
+  let size = 0;
+  for (let f = 0; f < data.codes.length; f++) size += (data.nBins[f]! + 1) * 3;
+  return size;
+}
+
+/**
+ * Whether a fit's trees can be grown in the module: best-first with a bounded number of leaves, whose
+ * histograms (leaves + 3 of them live at once) fit in MAX_POOL_BYTES.
+ */
+export function useWasmBoosting(p: BoostingFitParams, data: BinnedMatrix): boolean {
+  return p.max_leaf_nodes > 0 && (p.max_leaf_nodes + 3) * histogramSize(data) * 8 <= MAX_POOL_BYTES;
 }
 
 interface BoostingExports {
@@ -47,13 +57,13 @@ export class WasmGradientTreeGrower {
     private readonly data: BinnedMatrix,
     p: BoostingFitParams,
   ) {
-    if (!useWasmBoosting(p)) throw new Error(`max_leaf_nodes ${p.max_leaf_nodes} cannot be grown in WebAssembly (1..${MAX_LEAVES})`);
+    if (!useWasmBoosting(p, data)) throw new Error(`max_leaf_nodes ${p.max_leaf_nodes} on ${data.codes.length} features cannot be grown in WebAssembly (unbounded, or histograms over ${MAX_POOL_BYTES / 2 ** 20} MB)`);
     this.wasm = instantiateWasm(BOOSTING_GROWER_WASM, {}) as unknown as BoostingExports;
     const F = data.codes.length;
     const n = (this.n = data.rows);
     const featOff = new Int32Array(F + 1);
     for (let f = 0; f < F; f++) featOff[f + 1] = featOff[f]! + (data.nBins[f]! + 1) * 3;
-    const histSize = featOff[F]!;
+    const histSize = histogramSize(data);
     const w = this.wasm;
     const codesAt = w.setJob(F, n, histSize, p.max_leaf_nodes, p.max_depth > 0 ? p.max_depth : 0x7fffffff, p.min_samples_leaf, p.l2_regularization, p.learning_rate);
     const mem = w.memory.buffer;

@@ -90,7 +90,7 @@ export interface TreeGrower {
 }
 
 export function treeGrower(data: BinnedMatrix, p: BoostingFitParams, javascript = false): TreeGrower {
-  return !javascript && useWasmBoosting(p) ? new WasmGradientTreeGrower(data, p) : new GradientTreeGrower(data, p);
+  return !javascript && useWasmBoosting(p, data) ? new WasmGradientTreeGrower(data, p) : new GradientTreeGrower(data, p);
 }
 
 /** Rows held out for early stopping: whole groups when given (seeded shuffle), else stratified by class. */
