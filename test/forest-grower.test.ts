@@ -7,6 +7,7 @@ import { binMatrix } from "../pipeline/train/binning.js";
 import { fitForest, fitForestMember, unpackTree, type ForestFitParams, type ForestJob } from "../pipeline/train/forest.js";
 import { PresortedForestGrower, presortFeatures, usePresorted } from "../pipeline/train/forest-grower.js";
 import { growParams, growTree, type TreeFitParams } from "../pipeline/train/tree.js";
+import { callWasm } from "../pipeline/train/wasm.js";
 
 /** A source whose every draw is 0: features are then tried in index order, as the JavaScript grower's full search does. */
 class FirstDraw extends Random {
@@ -213,7 +214,22 @@ describe("the presorted forest grower (WebAssembly)", () => {
     expect(forest).toEqual(presorted);
   });
 
-  it("is built from wasm/forest-grower.ts as committed (node scripts/build-wasm.mjs --check)", () => {
+  it("turns a module's trap (its memory cannot grow) into an error that says so, and lets other errors through", () => {
+    const RuntimeError = (globalThis as unknown as { WebAssembly: { RuntimeError: new (m: string) => Error } }).WebAssembly.RuntimeError;
+    expect(() =>
+      callWasm("the forest grower (9 rows, 2 features)", () => {
+        throw new RuntimeError("unreachable");
+      }),
+    ).toThrow("the forest grower (9 rows, 2 features): out of WebAssembly memory (unreachable)");
+    expect(() =>
+      callWasm("x", () => {
+        throw new TypeError("not a trap");
+      }),
+    ).toThrow(TypeError);
+    expect(callWasm("x", () => 7)).toBe(7);
+  });
+
+  it("is built from wasm/*.ts as committed (node scripts/build-wasm.mjs --check)", () => {
     const out = execFileSync(process.execPath, ["scripts/build-wasm.mjs", "--check"], { encoding: "utf8" });
     expect(out).toContain("up to date");
   }, 60_000);

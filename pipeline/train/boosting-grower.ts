@@ -1,7 +1,7 @@
 import type { BinnedMatrix } from "./binning.js";
 import { BoostTree, type BoostingFitParams } from "./boosting.js";
 import { BOOSTING_GROWER_WASM } from "./boosting-grower-wasm.js";
-import { instantiateWasm } from "./wasm.js";
+import { callWasm, instantiateWasm } from "./wasm.js";
 
 /**
  * GradientTreeGrower's trees grown in WebAssembly (wasm/boosting-grower.ts has the algorithm): the same
@@ -65,7 +65,7 @@ export class WasmGradientTreeGrower {
     for (let f = 0; f < F; f++) featOff[f + 1] = featOff[f]! + (data.nBins[f]! + 1) * 3;
     const histSize = histogramSize(data);
     const w = this.wasm;
-    const codesAt = w.setJob(F, n, histSize, p.max_leaf_nodes, p.max_depth > 0 ? p.max_depth : 0x7fffffff, p.min_samples_leaf, p.l2_regularization, p.learning_rate);
+    const codesAt = callWasm(`the boosting grower (${n} rows, ${F} features)`, () => w.setJob(F, n, histSize, p.max_leaf_nodes, p.max_depth > 0 ? p.max_depth : 0x7fffffff, p.min_samples_leaf, p.l2_regularization, p.learning_rate));
     const mem = w.memory.buffer;
     const codes = new Uint8Array(mem, codesAt, n * F);
     const template = new Float64Array(mem, w.rootTemplateAt(), histSize);

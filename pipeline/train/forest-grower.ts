@@ -1,7 +1,7 @@
 import type { Random } from "../core/random.js";
 import type { BinnedMatrix } from "./binning.js";
 import { FOREST_GROWER_WASM } from "./forest-grower-wasm.js";
-import { instantiateWasm } from "./wasm.js";
+import { callWasm, instantiateWasm } from "./wasm.js";
 import type { GrowParams } from "./tree.js";
 import type { PackedTree } from "./forest.js";
 
@@ -161,7 +161,7 @@ export class PresortedForestGrower {
     const F = presorted.orders.length;
     const N = y.length;
     const w = this.wasm;
-    const distinctAt = w.setJob(F, N, nClasses);
+    const distinctAt = callWasm(`the forest grower (${N} rows, ${F} features)`, () => w.setJob(F, N, nClasses));
     const mem = w.memory.buffer;
     const distinct = new Float64Array(mem, distinctAt, F * N);
     const ranks = new Int32Array(mem, w.ranksAt(), F * N);
@@ -179,7 +179,7 @@ export class PresortedForestGrower {
   grow(p: GrowParams, rows: Int32Array, count: Float64Array | null, rng: Random): PackedTree {
     const w = this.wasm;
     const n = rows.length;
-    const rowsAt = w.prepareTree(n);
+    const rowsAt = callWasm(`the forest grower (a tree of ${n} rows)`, () => w.prepareTree(n));
     let mem = w.memory.buffer;
     new Int32Array(mem, rowsAt, n).set(rows);
     const counts = new Int32Array(mem, w.countAt(), n);

@@ -21,3 +21,16 @@ export function instantiateWasm(base64: string, env: Record<string, unknown>): u
   }
   return new api.Instance(module, { env }).exports;
 }
+
+/**
+ * Runs a call into a module. The modules trap (a WebAssembly RuntimeError, "unreachable") only when their
+ * memory cannot grow; that becomes an error saying so, for `what`.
+ */
+export function callWasm<T>(what: string, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    if (err instanceof Error && err.constructor.name === "RuntimeError") throw new Error(`${what}: out of WebAssembly memory (${err.message})`, { cause: err });
+    throw err;
+  }
+}
