@@ -3,6 +3,7 @@
 // same way, with no file to find at run time. The generated modules are committed.
 //   node scripts/build-wasm.mjs            rebuild them in place
 //   node scripts/build-wasm.mjs --check    fail (exit 1) when a committed module differs from a fresh build
+//   WASM_DEBUG=1 node scripts/build-wasm.mjs    keep function names (node --cpu-prof then names them); do not commit that build
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
