@@ -5,7 +5,7 @@
 // per-node sorting: every feature keeps the node's rows in value order, a drawn feature is searched in
 // one pass over its run, and a split partitions every feature's run stably, so both children stay
 // sorted. Why WebAssembly: these loops are loads and stores on typed arrays, which V8's JIT runs 2 to 3
-// times slower than the same loops compiled ahead of time (measured in this repository's bench/tree).
+// times slower than the same loops compiled ahead of time (measured: README, "Forests and boosting in WebAssembly").
 //
 // Memory is laid out here; the caller writes the job's data and each tree's sample through the pointers
 // returned by setJob and prepareTree, and reads the tree back through the out* pointers.
@@ -50,7 +50,7 @@ let entriesNext: usize = 0;
 let lycPtr: usize = 0; // i32 [n]: count << CLASS_BITS | class
 let goLeftPtr: usize = 0; // u8 [n]
 let featureOrderPtr: usize = 0; // i32 [F]
-let stackPtr: usize = 0; // tasks of TASK bytes
+let stackPtr: usize = 0; // tasks of taskBytes() bytes: id, start, end, depth (i32), then the totals (f64 [S])
 let curPtr: usize = 0; // f64 [S]: totals of the node being split
 let accPtr: usize = 0;
 let missPtr: usize = 0;
