@@ -22,8 +22,6 @@ const MAX_FEATURES = 128;
 /** The module keeps a row's class in 8 bits and its bootstrap count in the 23 above. */
 const MAX_CLASSES = 256;
 const MAX_COUNT = 2 ** 23 - 1;
-/** Distinct values of one bin found by linear search before presortFeatures sorts the bin instead. */
-const FEW_VALUES = 24;
 /** The rank of a missing value: above every present one, so missing values sort last. */
 const MISSING_RANK = 0x7fffffff;
 
@@ -70,31 +68,10 @@ export function presortFeatures(data: BinnedMatrix, shared = false): PresortedFe
       const m = binStart[c + 1]! - a;
       if (m === 0) continue;
       const first = d;
-      // A bin holds few distinct values: collect them by linear search, sort them by insertion, and sort
-      // the whole run natively only when there are many (a typed-array sort per bin costs more).
-      let many = false;
-      for (let k = 0; k < m && !many; k++) {
-        const v = values[byBin[a + k]!]!;
-        let j = first;
-        while (j < d && scratch[j] !== v) j++;
-        if (j < d) continue;
-        if (d - first >= FEW_VALUES) many = true;
-        else {
-          while (j > first && scratch[j - 1]! > v) {
-            scratch[j] = scratch[j - 1]!;
-            j--;
-          }
-          scratch[j] = v;
-          d++;
-        }
-      }
-      if (many) {
-        d = first;
-        const run = scratch.subarray(first, first + m);
-        for (let k = 0; k < m; k++) run[k] = values[byBin[a + k]!]!;
-        run.sort();
-        for (let k = 0; k < m; k++) if (k === 0 || run[k] !== scratch[d - 1]) scratch[d++] = run[k]!;
-      }
+      const run = scratch.subarray(first, first + m);
+      for (let k = 0; k < m; k++) run[k] = values[byBin[a + k]!]!;
+      run.sort();
+      for (let k = 0; k < m; k++) if (k === 0 || run[k] !== scratch[d - 1]) scratch[d++] = run[k]!;
       for (let k = 0; k < m; k++) {
         const row = byBin[a + k]!;
         const v = values[row]!;
