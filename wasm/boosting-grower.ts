@@ -1,20 +1,33 @@
 // AssemblyScript, not TypeScript: compiled to WebAssembly by scripts/build-wasm.mjs, which embeds the
 // binary in pipeline/train/boosting-grower-wasm.ts. pipeline/train/boosting-grower.ts is the only caller.
 //
-// Grows one gradient-boosting regression tree, step for step what GradientTreeGrower.grow in
-// pipeline/train/boosting.ts does (best-first on histograms of (gradient, hessian, count) per bin, the
-// smaller child built and the larger derived from the parent, splits scored with missing values sent
-// either way), with every sum taken in the same order: the trees are bit for bit the JavaScript grower's
-// (tested). Why WebAssembly: the histogram and partition loops are loads and stores on typed arrays,
-// which V8's JIT runs about twice as slowly as the same loops compiled ahead of time.
+// A gradient-boosting fit's per-iteration work, on one shared memory that every thread of the fit imports
+// (each thread has its own instance, so its own globals, and its own region of that memory):
+//   - the softmax gradients and hessians of a range of rows, for every class (softmaxGradients in
+//     pipeline/train/boosting.ts, with the same exp and every operation in the same order);
+//   - one class's regression tree, step for step what GradientTreeGrower.grow does (best-first on
+//     histograms of (gradient, hessian, count) per bin, the smaller child built and the larger derived
+//     from the parent, splits scored with missing values sent either way), every sum in the same order:
+//     the trees are bit for bit the JavaScript grower's (tested);
+//   - that tree's leaf values added to the class's raw scores of the training and the validation rows,
+//     and the validation loss (softmaxLoss).
+// Why WebAssembly: these loops are loads and stores on typed arrays, which V8's JIT runs about twice as
+// slowly as the same loops compiled ahead of time. Why one shared memory: a thread reads the gradients the
+// others computed and the trees they grew where they are, nothing is copied or posted.
 
 import { addF64, align8, ensureMemory, f64At, i32At, setF64, setI32 } from "./memory";
 
+// Math.exp and Math.log of the host: the JavaScript fit's own, so results match it bit for bit.
+@external("env", "exp") declare function hostExp(x: f64): f64;
+@external("env", "log") declare function hostLog(x: f64): f64;
+
 const MIN_HESSIAN: f64 = 1e-3;
 
-// The job (set once per fit): n rows, F features.
+// The job (set once per fit, the same in every thread): n training rows, nv validation rows, F features, K classes.
 let F: i32 = 0;
 let n: i32 = 0;
+let nv: i32 = 0;
+let K: i32 = 0;
 let histSize: i32 = 0;
 let maxLeaves: i32 = 0;
 let maxDepth: i32 = 0;
@@ -22,14 +35,37 @@ let minSamplesLeaf: f64 = 0;
 let l2: f64 = 0;
 let learningRate: f64 = 0;
 
-let codesPtr: usize = 0; // u8 [n][F], row-major
+// Shared by the threads (written by the calling thread before the first iteration, unless noted).
+let constsPtr: usize = 0; // f64 [8]: expNonPositive's constants, from JavaScript
+let expTablePtr: usize = 0; // f64 [256]: 2^(j/256)
+let pow2Ptr: usize = 0; // f64 [1100]: 2^(e - 1075)
+let rawPtr: usize = 0; // f64 [K][n], class-major (a class's column is written by one thread only)
+let ghBasePtr: usize = 0; // f32 [K][n][2]: gradient, hessian (written by every thread, for its rows)
+let wPtr: usize = 0; // f64 [n]
+let yPtr: usize = 0; // i32 [n]
+let validRawPtr: usize = 0; // f64 [K][nv]
+let validWPtr: usize = 0; // f64 [nv]
+let validYPtr: usize = 0; // i32 [nv]
+let validCodesPtr: usize = 0; // u8 [nv][F]
 let featOffPtr: usize = 0; // i32 [F]: histogram offset (doubles) of each feature; its bins are 3 doubles each
 let nBinsPtr: usize = 0; // i32 [F]: value bins; code nBins is missing
 let rootTemplatePtr: usize = 0; // f64 [histSize]: zero sums and every bin's row count
-let ghPtr: usize = 0; // f32 [n][2]: gradient, hessian
+let codesPtr: usize = 0; // u8 [n][F], row-major: what the histograms read (a row's codes in one cache line)
+let columnsPtr: usize = 0; // u8 [F][n], the same codes column-major: what a split's partition reads
+
+// expNonPositive's constants (read from constsPtr when a pass starts).
+let expScale: f64 = 0;
+let ln2Hi: f64 = 0;
+let ln2Lo: f64 = 0;
+let c6: f64 = 0;
+let c24: f64 = 0;
+let c120: f64 = 0;
+
+// This thread's own region.
+let ghPtr: usize = 0; // the gradients of the tree being grown
+let probaPtr: usize = 0; // f64 [K]
 let idxPtr: usize = 0; // i32 [n]
-let tmpLeftPtr: usize = 0; // i32 [n]
-let tmpRightPtr: usize = 0; // i32 [n]
+let tmpPtr: usize = 0; // i32 [n]
 let goLeftPtr: usize = 0; // u8 [256]
 let poolPtr: usize = 0; // f64 [poolSize][histSize]
 let poolFreePtr: usize = 0; // i32 [poolSize]: free histogram slots
@@ -69,30 +105,13 @@ let outValuePtr: usize = 0; // f64
 let outCountPtr: usize = 0; // f64
 let outRangesPtr: usize = 0; // i32 [leaves][3]: node, start, end, by node
 
-
-
-
-/**
- * Lays out a fit of `rows` rows, `features` features and `size` histogram doubles; returns where the
- * row-major codes go (the rest at featOffAt, nBinsAt, rootTemplateAt, ghAt).
- */
-export function setJob(features: i32, rows: i32, size: i32, leaves: i32, depth: i32, minLeaf: f64, l2Reg: f64, lr: f64): usize {
-  F = features;
-  n = rows;
-  histSize = size;
-  maxLeaves = leaves;
-  maxDepth = depth;
-  minSamplesLeaf = minLeaf;
-  l2 = l2Reg;
-  learningRate = lr;
-  leafCapacity = 2 * leaves + 1;
-  // Live histograms: one per open leaf, plus a split's parent and its new child.
-  poolSize = leaves + 3;
-  let p = align8(__heap_base);
-  rootTemplatePtr = p;
-  p += <usize>histSize << 3;
+/** Lays out a thread's own region from p (8-aligned); returns its end. */
+function layoutThread(start: usize): usize {
+  let p = start;
   poolPtr = p;
   p += (<usize>histSize * <usize>poolSize) << 3;
+  probaPtr = p;
+  p += <usize>K << 3;
   leafGPtr = p;
   p += <usize>leafCapacity << 3;
   leafHPtr = p;
@@ -109,17 +128,9 @@ export function setJob(features: i32, rows: i32, size: i32, leaves: i32, depth: 
   p += <usize>leafCapacity << 3;
   outCountPtr = p;
   p += <usize>leafCapacity << 3;
-  ghPtr = p;
-  p += <usize>n << 3;
-  featOffPtr = p;
-  p += <usize>F << 2;
-  nBinsPtr = p;
-  p += <usize>F << 2;
   idxPtr = p;
   p += <usize>n << 2;
-  tmpLeftPtr = p;
-  p += <usize>n << 2;
-  tmpRightPtr = p;
+  tmpPtr = p;
   p += <usize>n << 2;
   poolFreePtr = p;
   p += <usize>poolSize << 2;
@@ -157,12 +168,101 @@ export function setJob(features: i32, rows: i32, size: i32, leaves: i32, depth: 
   p += (<usize>leafCapacity * 3) << 2;
   goLeftPtr = p;
   p += 256;
-  codesPtr = p;
-  p += <usize>n * <usize>F;
-  ensureMemory(p);
-  return codesPtr;
+  // A cache line between regions, so that two threads never write the same one.
+  return align8(p) + 64;
 }
 
+/**
+ * Lays out a fit of `rows` training and `validRows` validation rows, `features` features, `classes`
+ * classes and `size` histogram doubles, on `threads` threads, for thread `thread` (0 = the caller, which
+ * fills the shared part; see the *At getters), and grows the memory to hold it all.
+ */
+export function setJob(features: i32, rows: i32, validRows: i32, classes: i32, threads: i32, thread: i32, size: i32, leaves: i32, depth: i32, minLeaf: f64, l2Reg: f64, lr: f64): void {
+  F = features;
+  n = rows;
+  nv = validRows;
+  K = classes;
+  histSize = size;
+  maxLeaves = leaves;
+  maxDepth = depth;
+  minSamplesLeaf = minLeaf;
+  l2 = l2Reg;
+  learningRate = lr;
+  leafCapacity = 2 * leaves + 1;
+  // Live histograms: one per open leaf, plus a split's parent and its new child.
+  poolSize = leaves + 3;
+  let p = align8(__heap_base);
+  constsPtr = p;
+  p += 8 << 3;
+  expTablePtr = p;
+  p += 256 << 3;
+  pow2Ptr = p;
+  p += 1100 << 3;
+  rootTemplatePtr = p;
+  p += <usize>histSize << 3;
+  rawPtr = p;
+  p += (<usize>K * <usize>n) << 3;
+  ghBasePtr = p;
+  p += (<usize>K * <usize>n) << 3;
+  wPtr = p;
+  p += <usize>n << 3;
+  validRawPtr = p;
+  p += (<usize>K * <usize>nv) << 3;
+  validWPtr = p;
+  p += <usize>nv << 3;
+  yPtr = p;
+  p += <usize>n << 2;
+  validYPtr = p;
+  p += <usize>nv << 2;
+  featOffPtr = p;
+  p += <usize>F << 2;
+  nBinsPtr = p;
+  p += <usize>F << 2;
+  validCodesPtr = p;
+  p += <usize>nv * <usize>F;
+  codesPtr = p;
+  p += <usize>n * <usize>F;
+  columnsPtr = p;
+  p += <usize>n * <usize>F;
+  p = align8(p) + 64;
+  const one = layoutThread(0);
+  ensureMemory(p + one * <usize>threads);
+  layoutThread(p + one * <usize>thread);
+}
+
+export function constsAt(): usize {
+  return constsPtr;
+}
+export function expTableAt(): usize {
+  return expTablePtr;
+}
+export function pow2At(): usize {
+  return pow2Ptr;
+}
+export function rawAt(): usize {
+  return rawPtr;
+}
+export function ghAt(k: i32): usize {
+  return ghBasePtr + ((<usize>k * <usize>n) << 3);
+}
+export function wAt(): usize {
+  return wPtr;
+}
+export function yAt(): usize {
+  return yPtr;
+}
+export function validRawAt(): usize {
+  return validRawPtr;
+}
+export function validWAt(): usize {
+  return validWPtr;
+}
+export function validYAt(): usize {
+  return validYPtr;
+}
+export function validCodesAt(): usize {
+  return validCodesPtr;
+}
 export function featOffAt(): usize {
   return featOffPtr;
 }
@@ -172,8 +272,11 @@ export function nBinsAt(): usize {
 export function rootTemplateAt(): usize {
   return rootTemplatePtr;
 }
-export function ghAt(): usize {
-  return ghPtr;
+export function codesAt(): usize {
+  return codesPtr;
+}
+export function columnsAt(): usize {
+  return columnsPtr;
 }
 export function outFeatureAt(): usize {
   return outFeaturePtr;
@@ -207,6 +310,110 @@ export function leavesGrown(): i32 {
   return doneCount;
 }
 
+function readConstants(): void {
+  expScale = f64At(constsPtr, 0);
+  ln2Hi = f64At(constsPtr, 1);
+  ln2Lo = f64At(constsPtr, 2);
+  c6 = f64At(constsPtr, 3);
+  c24 = f64At(constsPtr, 4);
+  c120 = f64At(constsPtr, 5);
+}
+
+/** expNonPositive of pipeline/train/boosting.ts, the same operations on the same constants and tables. */
+@inline function expNonPositive(x: f64): f64 {
+  if (!(x > -700.0)) return hostExp(x);
+  const m = <i32>(x * expScale - 0.5);
+  const mf = <f64>m;
+  const r = x - mf * ln2Hi - mf * ln2Lo;
+  const q = 1.0 + r * (1.0 + r * (0.5 + r * (c6 + r * (c24 + r * c120))));
+  return f64At(pow2Ptr, (m >> 8) + 1075) * f64At(expTablePtr, m & 255) * q;
+}
+
+/** softmaxGradients: every class's gradient and hessian of rows [start, end). */
+export function gradients(start: i32, end: i32): void {
+  readConstants();
+  const p = probaPtr;
+  const stride = <usize>n << 3;
+  for (let i = start; i < end; i++) {
+    const at = rawPtr + (<usize>i << 3);
+    let top = 0;
+    let max = load<f64>(at);
+    for (let k = 1; k < K; k++) {
+      const v = load<f64>(at + <usize>k * stride);
+      if (v > max) {
+        max = v;
+        top = k;
+      }
+    }
+    let s: f64 = 0;
+    for (let k = 0; k < K; k++) {
+      const e = k == top ? 1.0 : expNonPositive(load<f64>(at + <usize>k * stride) - max);
+      setF64(p, k, e);
+      s += e;
+    }
+    const wi = f64At(wPtr, i);
+    const yi = i32At(yPtr, i);
+    let g = ghBasePtr + (<usize>i << 3);
+    for (let k = 0; k < K; k++, g += stride) {
+      const pk = f64At(p, k) / s;
+      store<f32>(g, <f32>(wi * (pk - (yi == k ? 1.0 : 0.0))));
+      store<f32>(g, <f32>(wi * pk * (1.0 - pk)), 4);
+    }
+  }
+}
+
+/** softmaxLoss of the validation rows' raw scores. */
+export function validationLoss(): f64 {
+  readConstants();
+  const stride = <usize>nv << 3;
+  let loss: f64 = 0;
+  let wSum: f64 = 0;
+  for (let i = 0; i < nv; i++) {
+    const at = validRawPtr + (<usize>i << 3);
+    let top = 0;
+    let max = load<f64>(at);
+    for (let k = 1; k < K; k++) {
+      const v = load<f64>(at + <usize>k * stride);
+      if (v > max) {
+        max = v;
+        top = k;
+      }
+    }
+    let s: f64 = 0;
+    for (let k = 0; k < K; k++) s += k == top ? 1.0 : expNonPositive(load<f64>(at + <usize>k * stride) - max);
+    const wi = f64At(validWPtr, i);
+    loss += wi * (hostLog(s) + max - load<f64>(at + <usize>i32At(validYPtr, i) * stride));
+    wSum += wi;
+  }
+  return wSum > 0 ? loss / wSum : 0;
+}
+
+/** Adds the last tree's leaf values to the class-k raw scores of its training rows. */
+export function addLeafValues(k: i32): void {
+  const raw = rawPtr + ((<usize>k * <usize>n) << 3);
+  for (let j = 0; j < doneCount; j++) {
+    const v = f64At(outValuePtr, i32At(outRangesPtr, 3 * j));
+    const end = i32At(outRangesPtr, 3 * j + 2);
+    for (let i = i32At(outRangesPtr, 3 * j + 1); i < end; i++) addF64(raw, i32At(idxPtr, i), v);
+  }
+}
+
+/** Adds the last tree's leaf values to the class-k raw scores of the validation rows (BoostTree.addToBinned). */
+export function addToValidation(k: i32): void {
+  const raw = validRawPtr + ((<usize>k * <usize>nv) << 3);
+  for (let i = 0; i < nv; i++) {
+    const codes = validCodesPtr + <usize>i * <usize>F;
+    let node = 0;
+    let f = i32At(outFeaturePtr, 0);
+    while (f >= 0) {
+      const c = <i32>load<u8>(codes + <usize>f);
+      const left = c == i32At(nBinsPtr, f) ? i32At(outMissingLeftPtr, node) == 1 : c <= i32At(outBinPtr, node);
+      node = left ? i32At(outLeftPtr, node) : i32At(outRightPtr, node);
+      f = i32At(outFeaturePtr, node);
+    }
+    addF64(raw, i, f64At(outValuePtr, node));
+  }
+}
 @inline function histAt(slot: i32): usize {
   return poolPtr + ((<usize>slot * <usize>histSize) << 3);
 }
@@ -251,18 +458,21 @@ function splittable(l: i32): bool {
   return i32At(leafDepthPtr, l) < maxDepth && f64At(leafCPtr, l) >= 2 * minSamplesLeaf && f64At(leafHPtr, l) >= 2 * MIN_HESSIAN;
 }
 
+/** A row's (gradient, hessian) as two doubles: a bin's first two sums take both in one addition per lane. */
+@inline function ghPair(row: i32): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(ghPtr + (<usize>row << 3)));
+}
+
 /** Histograms of the rows at positions [start, end) of idx, each bin summing its rows in idx order. */
 function build(hist: usize, start: i32, end: i32): void {
   for (let i = start; i < end; i++) {
     const row = i32At(idxPtr, i);
-    const g = <f64>load<f32>(ghPtr + (<usize>row << 3));
-    const h = <f64>load<f32>(ghPtr + (<usize>row << 3), 4);
+    const gh = ghPair(row);
     const codes = codesPtr + <usize>row * <usize>F;
     for (let f = 0; f < F; f++) {
-      const o = i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3;
-      addF64(hist, o, g);
-      addF64(hist, o + 1, h);
-      addF64(hist, o + 2, 1);
+      const a = hist + (<usize>(i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3) << 3);
+      v128.store(a, f64x2.add(v128.load(a), gh));
+      store<f64>(a, load<f64>(a, 16) + 1.0, 16);
     }
   }
 }
@@ -271,13 +481,11 @@ function build(hist: usize, start: i32, end: i32): void {
 function buildRoot(hist: usize): void {
   memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
   for (let row = 0; row < n; row++) {
-    const g = <f64>load<f32>(ghPtr + (<usize>row << 3));
-    const h = <f64>load<f32>(ghPtr + (<usize>row << 3), 4);
+    const gh = ghPair(row);
     const codes = codesPtr + <usize>row * <usize>F;
     for (let f = 0; f < F; f++) {
-      const o = i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3;
-      addF64(hist, o, g);
-      addF64(hist, o + 1, h);
+      const a = hist + (<usize>(i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3) << 3);
+      v128.store(a, f64x2.add(v128.load(a), gh));
     }
   }
 }
@@ -379,27 +587,31 @@ function consider(l: i32): void {
   }
 }
 
-/** Stable partition of positions [start, end) of idx by "code <= bin" (missing code: missingLeft). */
+/**
+ * Stable partition of positions [start, end) of idx by "code <= bin" (missing code: missingLeft): the
+ * left rows move down in place (never past a row not yet read), the right rows wait in tmp.
+ */
 function partition(start: i32, end: i32, f: i32, bin: i32, missingLeft: i32): i32 {
   for (let c = 0; c < 256; c++) store<u8>(goLeftPtr + <usize>c, c <= bin ? 1 : 0);
   store<u8>(goLeftPtr + <usize>i32At(nBinsPtr, f), <u8>missingLeft);
-  let l = 0;
+  const codes = columnsPtr + <usize>f * <usize>n;
+  let l = start;
   let r = 0;
   for (let i = start; i < end; i++) {
     const row = i32At(idxPtr, i);
-    const g = <i32>load<u8>(goLeftPtr + <usize>load<u8>(codesPtr + <usize>row * <usize>F + <usize>f));
-    setI32(tmpLeftPtr, l, row);
-    setI32(tmpRightPtr, r, row);
+    const g = <i32>load<u8>(goLeftPtr + <usize>load<u8>(codes + <usize>row));
+    setI32(idxPtr, l, row);
+    setI32(tmpPtr, r, row);
     l += g;
     r += 1 - g;
   }
-  memory.copy(idxPtr + (<usize>start << 2), tmpLeftPtr, <usize>l << 2);
-  memory.copy(idxPtr + (<usize>(start + l) << 2), tmpRightPtr, <usize>r << 2);
-  return start + l;
+  memory.copy(idxPtr + (<usize>l << 2), tmpPtr, <usize>r << 2);
+  return l;
 }
 
-/** Grows a tree on the gradients at ghAt(); returns its node count. */
-export function grow(): i32 {
+/** Grows a tree on class k's gradients (at ghAt(k)); returns its node count. */
+export function grow(k: i32): i32 {
+  ghPtr = ghBasePtr + ((<usize>k * <usize>n) << 3);
   let G: f64 = 0;
   let H: f64 = 0;
   for (let i = 0; i < n; i++) {
@@ -459,7 +671,12 @@ export function grow(): i32 {
       build(histAt(hs), i32At(leafStartPtr, small), i32At(leafEndPtr, small));
       const ph = histAt(parent);
       const sh = histAt(hs);
-      for (let i = 0; i < histSize; i++) setF64(ph, i, f64At(ph, i) - f64At(sh, i));
+      let i = 0;
+      for (; i + 2 <= histSize; i += 2) {
+        const a = ph + (<usize>i << 3);
+        v128.store(a, f64x2.sub(v128.load(a), v128.load(sh + (<usize>i << 3))));
+      }
+      for (; i < histSize; i++) setF64(ph, i, f64At(ph, i) - f64At(sh, i));
       setI32(leafHistPtr, small, hs);
       setI32(leafHistPtr, large, parent);
     } else releaseHist(parent);

@@ -5,7 +5,7 @@ import { Worker } from "node:worker_threads";
 import { Random } from "../core/random.js";
 import { workerEntry } from "./forest.js";
 import { checkTrainingInput, resolveClassWeights, type TrainMatrix, type TreeFitParams } from "./tree.js";
-import { useWasmBoosting, WasmGradientTreeGrower } from "./boosting-grower.js";
+import { useWasmBoosting, WasmBoostingFit, WasmBoostingThread, wasmBoostingJob, type WasmBoostingJob, type WasmTreeArrays } from "./boosting-grower.js";
 
 /**
  * Histogram gradient boosting for classification (multinomial / softmax), after scikit-learn's
@@ -81,16 +81,6 @@ export interface BoostingOptions {
   onIteration?: (done: number, max: number) => void;
   /** Grow with the JavaScript grower even where the WebAssembly one applies (they give the same trees; tests and benchmarks compare them). */
   javascriptGrower?: boolean;
-}
-
-/** What grows a fit's trees: the WebAssembly grower when it applies (boosting-grower.ts), else GradientTreeGrower. */
-export interface TreeGrower {
-  readonly missingCodes: Int32Array;
-  grow(gh: Float32Array): BoostTree;
-}
-
-export function treeGrower(data: BinnedMatrix, p: BoostingFitParams, javascript = false): TreeGrower {
-  return !javascript && useWasmBoosting(p, data) ? new WasmGradientTreeGrower(data, p) : new GradientTreeGrower(data, p);
 }
 
 /** Rows held out for early stopping: whole groups when given (seeded shuffle), else stratified by class. */
@@ -181,15 +171,8 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   const initScores: number[] = [];
   for (let k = 0; k < K; k++) initScores.push(Math.log(Math.max(prior[k]! / wSum, 1e-12)));
 
-  // Raw scores, labels and weights are shared with the worker threads when there are any: each thread
-  // computes the gradients of its own rows and adds its own trees' leaf values.
-  const buffer = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
-  const raw = new Float64Array(buffer(8 * n * K));
-  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) raw[i * K + k] = initScores[k]!;
   let validCodes: Uint8Array[] | null = null;
-  let validRaw: Float64Array | null = null;
   let validW: Float64Array | null = null;
-  const validationLoss: number[] = [];
   if (valid) {
     const v = valid;
     validCodes = data.edges.map((e, f) => {
@@ -197,10 +180,26 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
       binColumn(v.X.features[f]!, e, out);
       return out;
     });
-    validRaw = new Float64Array(v.X.rows * K);
-    for (let i = 0; i < v.X.rows; i++) for (let k = 0; k < K; k++) validRaw[i * K + k] = initScores[k]!;
     validW = Float64Array.from(v.y, (c) => classWeight[c]!);
-    validationLoss.push(softmaxLoss(validRaw, v.y, validW, K));
+  }
+  const javascriptGrower = options.javascriptGrower === true;
+  if (!javascriptGrower && useWasmBoosting(p, data)) {
+    const job = wasmBoostingJob(data, p, K, valid ? valid.X.rows : 0, threads);
+    const fit = new WasmBoostingFit(job, data, { y: train.y, w, validCodes, validY: valid ? valid.y : null, validW }, initScores);
+    return { ...(await iterateInWasm(fit, p, options, initScores)), initScores };
+  }
+
+  // Raw scores, labels and weights are shared with the worker threads when there are any: each thread
+  // computes the gradients of its own rows and adds its own trees' leaf values.
+  const buffer = (bytes: number) => (threads > 1 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+  const raw = new Float64Array(buffer(8 * n * K));
+  for (let i = 0; i < n; i++) for (let k = 0; k < K; k++) raw[i * K + k] = initScores[k]!;
+  let validRaw: Float64Array | null = null;
+  const validationLoss: number[] = [];
+  if (valid && validW) {
+    validRaw = new Float64Array(valid.X.rows * K);
+    for (let i = 0; i < valid.X.rows; i++) for (let k = 0; k < K; k++) validRaw[i * K + k] = initScores[k]!;
+    validationLoss.push(softmaxLoss(validRaw, valid.y, validW, K));
   }
 
   // Gradients per class. float32, as scikit-learn stores them: half the memory the histogram passes stream through; the
@@ -210,9 +209,8 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   trainY.set(train.y);
   const trainW = new Float64Array(buffer(8 * n));
   trainW.set(w);
-  const javascriptGrower = options.javascriptGrower === true;
-  const growers = threads > 1 ? await ClassTreeWorkers.start({ data, params: p, gh, raw, y: trainY, w: trainW, javascriptGrower }, threads - 1) : null;
-  const local = treeGrower(data, p, javascriptGrower);
+  const growers = threads > 1 ? await ClassTreeWorkers.start(threads - 1, () => ({ op: "job", data: { data, params: p, gh, raw, y: trainY, w: trainW } })) : null;
+  const local = new GradientTreeGrower(data, p);
   const proba = new Float64Array(K);
   // Thread c computes the gradients of rows [chunk[c], chunk[c + 1]).
   const chunk = Array.from({ length: threads + 1 }, (_, c) => Math.floor((c * n) / threads));
@@ -256,6 +254,53 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   return { trees, iterations, validationLoss, initScores };
 }
 
+/**
+ * The iterations of a fit whose trees the WebAssembly module grows: the same schedule as fitBoosting's
+ * JavaScript loop (gradients split by rows, class k's tree on thread (k + 1) % threads), on the module's
+ * shared memory, so the raw scores, gradients and validation scores never leave it.
+ */
+async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options: BoostingOptions, initScores: number[]): Promise<{ trees: TreeJson[]; iterations: number; validationLoss: number[] }> {
+  const { job } = fit;
+  const { threads, rows: n, classes: K } = job;
+  const workers = threads > 1 ? await ClassTreeWorkers.start(threads - 1, (i) => ({ op: "wasm-job", fit: job, thread: i + 1 })) : null;
+  const chunk = Array.from({ length: threads + 1 }, (_, c) => Math.floor((c * n) / threads));
+  const validationLoss = job.validRows > 0 ? [fit.validationLoss()] : [];
+  const trees: TreeJson[] = [];
+  let iterations = 0;
+  try {
+    for (let it = 0; it < p.max_iter; it++) {
+      const grads: Promise<unknown>[] = [];
+      for (let c = 1; c < threads; c++) grads.push(workers!.request(c - 1, { op: "wasm-gradients", start: chunk[c]!, end: chunk[c + 1]! }));
+      fit.local.gradients(chunk[0]!, chunk[1]!);
+      await Promise.all(grads);
+      const iterJson: TreeJson[] = new Array<TreeJson>(K);
+      const offset = (k: number) => (it === 0 ? initScores[k]! : 0);
+      const owner = (k: number) => (workers ? (k + 1) % threads : 0);
+      const remote: Promise<void>[] = [];
+      for (let k = 0; k < K; k++)
+        if (owner(k) !== 0)
+          remote.push(
+            workers!.request(owner(k) - 1, { op: "wasm-tree", k }).then((reply) => {
+              if (!reply.wasmTree) throw new Error(`boosting worker returned no tree for class ${k}`);
+              iterJson[k] = fit.treeJson(reply.wasmTree, k, offset(k));
+            }),
+          );
+      for (let k = 0; k < K; k++) if (owner(k) === 0) iterJson[k] = fit.treeJson(fit.local.growAndApply(k, false), k, offset(k));
+      await Promise.all(remote);
+      trees.push(...iterJson);
+      iterations++;
+      options.onIteration?.(iterations, p.max_iter);
+      if (job.validRows > 0) {
+        validationLoss.push(fit.validationLoss());
+        if (shouldStop(validationLoss, p.n_iter_no_change, p.tol)) break;
+      }
+    }
+  } finally {
+    await workers?.stop();
+  }
+  return { trees, iterations, validationLoss };
+}
+
 /** scikit-learn's rule: stop when none of the last n scores beats the one before them by more than tol. */
 function shouldStop(losses: number[], nIterNoChange: number, tol: number): boolean {
   if (losses.length <= nIterNoChange) return false;
@@ -294,12 +339,14 @@ export function softmaxGradients(raw: Float64Array, p: Float64Array, y: Int32Arr
 }
 
 /** 2^(j/256), j = 0..255, and 2^(e - 1075) for the exponent of expNonPositive's result. */
-const EXP_TABLE = Float64Array.from({ length: 256 }, (_, j) => 2 ** (j / 256));
-const POW2 = Float64Array.from({ length: 1100 }, (_, e) => 2 ** (e - 1075));
+export const EXP_TABLE = Float64Array.from({ length: 256 }, (_, j) => 2 ** (j / 256));
+export const POW2 = Float64Array.from({ length: 1100 }, (_, e) => 2 ** (e - 1075));
 const EXP_SCALE = 256 / Math.LN2;
 // ln 2 / 256 in two parts (fdlibm's split of ln 2, divided by a power of two, so exact): m * LN2_HI is exact.
 const LN2_HI = 6.93147180369123816490e-1 / 256;
 const LN2_LO = 1.90821492927058770002e-10 / 256;
+/** expNonPositive's constants, in the order the WebAssembly module reads them (wasm/boosting-grower.ts). */
+export const EXP_CONSTANTS = Float64Array.of(EXP_SCALE, LN2_HI, LN2_LO, 1 / 6, 1 / 24, 1 / 120);
 
 /**
  * exp(x) for x <= 0 to within 2 ulp of Math.exp, about twice as fast in V8 (Math.exp was half of the
@@ -451,7 +498,7 @@ interface Leaf {
  * order. Histograms hold (sum g, sum h, count) per bin; a split's smaller child is built, the larger is
  * the parent minus it.
  */
-export class GradientTreeGrower implements TreeGrower {
+export class GradientTreeGrower {
   private readonly F: number;
   private readonly idx: Int32Array;
   /** Scratch of the partition: the left and the right rows of the node being split. */
@@ -910,11 +957,10 @@ function build4(hist: Float64Array, idx: Int32Array, gh: Float32Array, codes: Ui
   }
 }
 
-/** What a boosting worker thread gets once: the binned data and the shared raw scores, labels, weights and gradients. */
+/** What a boosting worker thread gets once for a fit grown in JavaScript: the binned data and the shared raw scores, labels, weights and gradients. */
 export interface BoostingWorkerData {
   data: BinnedMatrix;
   params: BoostingFitParams;
-  javascriptGrower: boolean;
   gh: Float32Array[];
   /** Row-major raw scores (row * K + k). */
   raw: Float64Array;
@@ -922,18 +968,20 @@ export interface BoostingWorkerData {
   w: Float64Array;
 }
 
+/** How a fit is set on a worker: the JavaScript one's data, or the WebAssembly one's memory and the worker's thread number in it. */
+export type BoostingJobMessage = { op: "job"; data: BoostingWorkerData } | { op: "wasm-job"; fit: WasmBoostingJob; thread: number };
+export type BoostingWork = { op: "gradients" | "wasm-gradients"; start: number; end: number } | { op: "tree" | "wasm-tree"; k: number };
+
 /**
- * A message to a boosting worker: the fit to work on (`job`, until the next one), then requests for the
+ * A message to a boosting worker: the fit to work on (until the next one), then requests for the
  * gradients of rows [start, end) or the tree of class k, all tagged with the fit's id.
  */
-export type BoostingRequest =
-  | { job: number; op: "job"; data: BoostingWorkerData }
-  | { job: number; id: number; op: "gradients"; start: number; end: number }
-  | { job: number; id: number; op: "tree"; k: number };
+export type BoostingRequest = ({ job: number } & BoostingJobMessage) | ({ job: number; id: number } & BoostingWork);
 export interface BoostingReply {
   job: number;
   id: number;
   tree?: PlainBoostTree;
+  wasmTree?: WasmTreeArrays;
   error?: string;
 }
 
@@ -948,7 +996,7 @@ let nextBoostingJob = 1;
 
 /** Worker threads that compute gradients and grow class trees on request (pipeline/train/boosting-worker.ts). */
 class ClassTreeWorkers {
-  private readonly pending = new Map<number, { resolve: (t: BoostTree | null) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: BoostingReply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private failed = false;
   private readonly job = nextBoostingJob++;
@@ -958,26 +1006,26 @@ class ClassTreeWorkers {
     this.pending.delete(reply.id);
     if (!p) return;
     if (reply.error !== undefined) p.reject(new Error(`boosting worker failed: ${reply.error}`));
-    else p.resolve(reply.tree ? BoostTree.fromPlain(reply.tree) : null);
+    else p.resolve(reply);
   };
   private readonly onError = (err: unknown) => this.failAll(err instanceof Error ? err : new Error(String(err)));
   private readonly onExit = (code: number) => this.failAll(new Error(`boosting worker exited with code ${code}`));
 
   private constructor(
     private readonly workers: Worker[],
-    data: BoostingWorkerData,
+    jobFor: (worker: number) => BoostingJobMessage,
   ) {
-    for (const w of workers) {
+    workers.forEach((w, i) => {
       w.ref();
       w.on("message", this.onMessage);
       w.on("error", this.onError);
       w.on("exit", this.onExit);
-      const message: BoostingRequest = { job: this.job, op: "job", data };
+      const message: BoostingRequest = { job: this.job, ...jobFor(i) };
       w.postMessage(message);
-    }
+    });
   }
 
-  static async start(workerData: BoostingWorkerData, count: number): Promise<ClassTreeWorkers> {
+  static async start(count: number, jobFor: (worker: number) => BoostingJobMessage): Promise<ClassTreeWorkers> {
     const url = workerEntry("boosting-worker");
     const workers = Array.from({ length: count }, () => {
       const idle = idleBoostingWorkers.pop();
@@ -989,10 +1037,10 @@ class ClassTreeWorkers {
       });
       return w;
     });
-    return new ClassTreeWorkers(workers, workerData);
+    return new ClassTreeWorkers(workers, jobFor);
   }
 
-  private request(worker: number, body: { op: "gradients"; start: number; end: number } | { op: "tree"; k: number }): Promise<BoostTree | null> {
+  request(worker: number, body: BoostingWork): Promise<BoostingReply> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -1006,9 +1054,9 @@ class ClassTreeWorkers {
   }
 
   async grow(k: number, worker: number): Promise<BoostTree> {
-    const t = await this.request(worker, { op: "tree", k });
-    if (!t) throw new Error(`boosting worker returned no tree for class ${k}`);
-    return t;
+    const { tree } = await this.request(worker, { op: "tree", k });
+    if (!tree) throw new Error(`boosting worker returned no tree for class ${k}`);
+    return BoostTree.fromPlain(tree);
   }
 
   private failAll(err: Error): void {
