@@ -191,7 +191,10 @@ export function setJob(features: i32, rows: i32, validRows: i32, classes: i32, t
   leafCapacity = 2 * leaves + 1;
   // Live histograms: one per open leaf, plus a split's parent and its new child.
   poolSize = leaves + 3;
-  let p = align8(__heap_base);
+  // The help block first, on a cache line of its own.
+  let p = (__heap_base + 63) & ~(<usize>63);
+  helpPtr = p;
+  p += 64;
   constsPtr = p;
   p += 8 << 3;
   expTablePtr = p;
@@ -230,6 +233,10 @@ export function setJob(features: i32, rows: i32, validRows: i32, classes: i32, t
   layoutThread(p + one * <usize>thread);
 }
 
+/** The help block (HELP_STOP is its fourth i32). */
+export function helpAt(): usize {
+  return helpPtr;
+}
 export function constsAt(): usize {
   return constsPtr;
 }
@@ -463,13 +470,13 @@ function splittable(l: i32): bool {
   return f64x2.promote_low_f32x4(v128.load64_zero(ghPtr + (<usize>row << 3)));
 }
 
-/** Histograms of the rows at positions [start, end) of idx, each bin summing its rows in idx order. */
-function build(hist: usize, start: i32, end: i32): void {
+/** Histograms of features [f0, f1) of the rows at positions [start, end) of idx, each bin summing its rows in idx order. */
+function buildFeatures(hist: usize, idx: usize, start: i32, end: i32, f0: i32, f1: i32): void {
   for (let i = start; i < end; i++) {
-    const row = i32At(idxPtr, i);
+    const row = i32At(idx, i);
     const gh = ghPair(row);
     const codes = codesPtr + <usize>row * <usize>F;
-    for (let f = 0; f < F; f++) {
+    for (let f = f0; f < f1; f++) {
       const a = hist + (<usize>(i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3) << 3);
       v128.store(a, f64x2.add(v128.load(a), gh));
       store<f64>(a, load<f64>(a, 16) + 1.0, 16);
@@ -477,16 +484,85 @@ function build(hist: usize, start: i32, end: i32): void {
   }
 }
 
-/** The root's histograms: every row in row order, the counts from the template. */
-function buildRoot(hist: usize): void {
-  memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
+/** The root's histograms of features [f0, f1): every row in row order (the counts come from the template). */
+function buildRootFeatures(hist: usize, f0: i32, f1: i32): void {
   for (let row = 0; row < n; row++) {
     const gh = ghPair(row);
     const codes = codesPtr + <usize>row * <usize>F;
-    for (let f = 0; f < F; f++) {
+    for (let f = f0; f < f1; f++) {
       const a = hist + (<usize>(i32At(featOffPtr, f) + <i32>load<u8>(codes + <usize>f) * 3) << 3);
       v128.store(a, f64x2.add(v128.load(a), gh));
     }
+  }
+}
+
+// Help with one tree: while the thread that grows it (the owner) builds a histogram of enough rows, a
+// thread that has no tree left (the helper, in help()) builds the second half of the features. Each
+// feature's bins still sum their rows in the same order, so the tree is the same as without help. The
+// owner and the helper meet in the shared help block through atomics; the token names the tree, so a
+// helper never serves, nor an owner waits for, another tree's requests.
+const HELP_MIN_ROWS = 4096;
+const HELP_SEQ = 0; // i32: the owner's last request
+const HELP_DONE = 4; // i32: the last request the helper finished
+const HELP_HELPING = 8; // i32: the token of the tree the helper waits on
+const HELP_STOP = 12; // i32: the token of the tree that is finished
+const HELP_HIST = 16; // i32: the request: histogram, idx, gradients, rows [start, end) (end < 0: the root)
+const HELP_IDX = 20;
+const HELP_GH = 24;
+const HELP_START = 28;
+const HELP_END = 32;
+let helpPtr: usize = 0; // the help block, 64 bytes of the shared part
+let helpToken: i32 = 0; // the owner's tree being grown with help, 0 = none
+let helpSeq: i32 = 0;
+
+@inline function helpSplit(): i32 {
+  return F - (F >> 1);
+}
+
+/** Histograms of the rows at positions [start, end) of idx (the root's when root), with the helper's help when it is there. */
+function buildHistograms(hist: usize, start: i32, end: i32, root: bool): void {
+  if (root) memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
+  if (helpToken != 0 && F > 1 && end - start >= HELP_MIN_ROWS && atomic.load<i32>(helpPtr + HELP_HELPING) == helpToken) {
+    const fm = helpSplit();
+    store<i32>(helpPtr + HELP_HIST, <i32>hist);
+    store<i32>(helpPtr + HELP_IDX, <i32>idxPtr);
+    store<i32>(helpPtr + HELP_GH, <i32>ghPtr);
+    store<i32>(helpPtr + HELP_START, start);
+    store<i32>(helpPtr + HELP_END, root ? -1 : end);
+    const seq = ++helpSeq;
+    atomic.store<i32>(helpPtr + HELP_SEQ, seq);
+    if (root) buildRootFeatures(hist, 0, fm);
+    else buildFeatures(hist, idxPtr, start, end, 0, fm);
+    while (atomic.load<i32>(helpPtr + HELP_DONE) != seq) {}
+    return;
+  }
+  if (root) buildRootFeatures(hist, 0, F);
+  else buildFeatures(hist, idxPtr, start, end, 0, F);
+}
+
+/**
+ * The helper's side: serves the histogram requests of the owner's tree `token` until the owner says the
+ * tree is finished (returns at once when it already is).
+ */
+export function help(token: i32): void {
+  let last = atomic.load<i32>(helpPtr + HELP_SEQ);
+  atomic.store<i32>(helpPtr + HELP_HELPING, token);
+  const fm = helpSplit();
+  while (true) {
+    const seq = atomic.load<i32>(helpPtr + HELP_SEQ);
+    if (seq != last) {
+      const hist = <usize>load<i32>(helpPtr + HELP_HIST);
+      const end = load<i32>(helpPtr + HELP_END);
+      const saved = ghPtr;
+      ghPtr = <usize>load<i32>(helpPtr + HELP_GH);
+      if (end < 0) buildRootFeatures(hist, fm, F);
+      else buildFeatures(hist, <usize>load<i32>(helpPtr + HELP_IDX), load<i32>(helpPtr + HELP_START), end, fm, F);
+      ghPtr = saved;
+      last = seq;
+      atomic.store<i32>(helpPtr + HELP_DONE, seq);
+      continue;
+    }
+    if (atomic.load<i32>(helpPtr + HELP_STOP) == token) break;
   }
 }
 
@@ -573,8 +649,7 @@ function consider(l: i32): void {
     if (i32At(leafHistPtr, l) < 0) {
       const slot = takeHist();
       setI32(leafHistPtr, l, slot);
-      if (i32At(leafNodePtr, l) == 0) buildRoot(histAt(slot));
-      else build(histAt(slot), i32At(leafStartPtr, l), i32At(leafEndPtr, l));
+      buildHistograms(histAt(slot), i32At(leafStartPtr, l), i32At(leafEndPtr, l), i32At(leafNodePtr, l) == 0);
     }
     bestSplit(l);
   }
@@ -609,8 +684,19 @@ function partition(start: i32, end: i32, f: i32, bin: i32, missingLeft: i32): i3
   return l;
 }
 
-/** Grows a tree on class k's gradients (at ghAt(k)); returns its node count. */
-export function grow(k: i32): i32 {
+/**
+ * Grows a tree on class k's gradients (at ghAt(k)); returns its node count. A token other than 0 names
+ * the tree for a helper (help(token) on another thread), which is told when the tree is finished.
+ */
+export function grow(k: i32, token: i32): i32 {
+  helpToken = token;
+  const nodes = growTree(k);
+  if (token != 0) atomic.store<i32>(helpPtr + HELP_STOP, token);
+  helpToken = 0;
+  return nodes;
+}
+
+function growTree(k: i32): i32 {
   ghPtr = ghBasePtr + ((<usize>k * <usize>n) << 3);
   let G: f64 = 0;
   let H: f64 = 0;
@@ -668,7 +754,7 @@ export function grow(k: i32): i32 {
       const small = f64At(leafCPtr, l) <= f64At(leafCPtr, r) ? l : r;
       const large = small == l ? r : l;
       const hs = takeHist();
-      build(histAt(hs), i32At(leafStartPtr, small), i32At(leafEndPtr, small));
+      buildHistograms(histAt(hs), i32At(leafStartPtr, small), i32At(leafEndPtr, small), false);
       const ph = histAt(parent);
       const sh = histAt(hs);
       let i = 0;

@@ -83,7 +83,9 @@ interface BoostingExports {
   codesAt(): number;
   columnsAt(): number;
   gradients(start: number, end: number): void;
-  grow(k: number): number;
+  grow(k: number, token: number): number;
+  help(token: number): void;
+  helpAt(): number;
   addLeafValues(k: number): void;
   addToValidation(k: number): void;
   validationLoss(): number;
@@ -144,16 +146,22 @@ export class WasmBoostingThread {
 
   /**
    * Grows class k's tree and adds its leaf values to class k's training and validation raw scores; returns
-   * the tree's nodes (copies when `copy`: the views change with the next tree).
+   * the tree's nodes (copies when `copy`: the views change with the next tree). A helpToken other than 0
+   * lets another thread's help(helpToken) build half of each large histogram.
    */
-  growAndApply(k: number, copy: boolean): WasmTreeArrays {
+  growAndApply(k: number, copy: boolean, helpToken = 0): WasmTreeArrays {
     const w = this.exports;
-    const nodes = w.grow(k);
+    const nodes = w.grow(k, helpToken);
     w.addLeafValues(k);
     if (this.job.validRows > 0) w.addToValidation(k);
     const t = this.tree(nodes);
     if (!copy) return t;
     return { feature: t.feature.slice(), bin: t.bin.slice(), left: t.left.slice(), right: t.right.slice(), missingLeft: t.missingLeft.slice(), value: t.value.slice(), count: t.count.slice() };
+  }
+
+  /** Builds half of each large histogram of the tree another thread grows with this token, until that tree is finished. */
+  help(token: number): void {
+    this.exports.help(token);
   }
 
   /** The last tree's nodes, as views on the memory. */
@@ -265,6 +273,11 @@ export class WasmBoostingFit {
     return this.local.exports.validationLoss();
   }
 
+  /** Tells a helper that tree `token` is finished (the module does at the tree's end; this is for a fit that stops on an error). */
+  finishHelp(token: number): void {
+    Atomics.store(new Int32Array(this.job.memory.buffer, this.local.exports.helpAt(), 4), 3, token);
+  }
+
   /** A tree some thread of this fit grew, as the artifact's JSON (BoostTree.toJson). */
   treeJson(at: WasmTreeArrays, k: number, offset: number): TreeJson {
     const t = readTree(at, this.data);
@@ -307,7 +320,7 @@ export class WasmGradientTreeGrower {
     const n = this.data.rows;
     const mem = this.fit.job.memory.buffer;
     new Float32Array(mem, w.ghAt(0), 2 * n).set(gh.subarray(0, 2 * n));
-    const t = readTree(this.fit.local.tree(w.grow(0)), this.data);
+    const t = readTree(this.fit.local.tree(w.grow(0, 0)), this.data);
     const ranges = Array.from(new Int32Array(mem, w.outRangesAt(), 3 * w.leavesGrown()));
     const tree = new BoostTree(t.feature, t.bin, t.threshold, t.left, t.right, t.missingLeft, t.value, t.count, ranges, new Int32Array(mem, w.idxAt(), n).slice());
     tree.missingCodes = this.missingCodes;

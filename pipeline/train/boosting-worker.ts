@@ -36,8 +36,11 @@ port.on("message", (req: BoostingRequest) => {
       if (req.op === "wasm-gradients") {
         job.thread.gradients(req.start, req.end);
         reply = { job: req.job, id: req.id };
-      } else if (req.op === "wasm-tree") reply = { job: req.job, id: req.id, wasmTree: job.thread.growAndApply(req.k, true) };
-      else throw new Error(`a WebAssembly fit takes no ${req.op} request`);
+      } else if (req.op === "wasm-tree") {
+        port.postMessage({ job: req.job, id: req.id, wasmTree: job.thread.growAndApply(req.k, true) } satisfies BoostingReply);
+        if (req.help !== 0) job.thread.help(req.help);
+        return;
+      } else throw new Error(`a WebAssembly fit takes no ${req.op} request`);
     } else {
       const d = job.data;
       const K = d.gh.length;

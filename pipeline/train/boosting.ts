@@ -264,9 +264,17 @@ async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options
   const { threads, rows: n, classes: K } = job;
   const workers = threads > 1 ? await ClassTreeWorkers.start(threads - 1, (i) => ({ op: "wasm-job", fit: job, thread: i + 1 })) : null;
   const chunk = Array.from({ length: threads + 1 }, (_, c) => Math.floor((c * n) / threads));
+  // Class k's tree grows on thread (k + 1) % threads (0 = this one), except on two threads with an odd
+  // number of classes: the worker takes the first (K - 1) / 2 and then helps this thread with its last
+  // one (half of each large histogram), so that neither thread waits for a whole tree of the other's.
+  const helped = threads === 2 && K % 2 === 1 && job.features > 1;
+  const owner = (k: number) => (threads === 1 ? 0 : helped ? (k < (K - 1) / 2 ? 1 : 0) : (k + 1) % threads);
+  let lastRemote = -1;
+  for (let k = 0; k < K; k++) if (owner(k) === 1) lastRemote = k;
   const validationLoss = job.validRows > 0 ? [fit.validationLoss()] : [];
   const trees: TreeJson[] = [];
   let iterations = 0;
+  let token = 0;
   try {
     for (let it = 0; it < p.max_iter; it++) {
       const grads: Promise<unknown>[] = [];
@@ -275,17 +283,17 @@ async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options
       await Promise.all(grads);
       const iterJson: TreeJson[] = new Array<TreeJson>(K);
       const offset = (k: number) => (it === 0 ? initScores[k]! : 0);
-      const owner = (k: number) => (workers ? (k + 1) % threads : 0);
+      token = helped ? it + 1 : 0;
       const remote: Promise<void>[] = [];
       for (let k = 0; k < K; k++)
         if (owner(k) !== 0)
           remote.push(
-            workers!.request(owner(k) - 1, { op: "wasm-tree", k }).then((reply) => {
+            workers!.request(owner(k) - 1, { op: "wasm-tree", k, help: k === lastRemote ? token : 0 }).then((reply) => {
               if (!reply.wasmTree) throw new Error(`boosting worker returned no tree for class ${k}`);
               iterJson[k] = fit.treeJson(reply.wasmTree, k, offset(k));
             }),
           );
-      for (let k = 0; k < K; k++) if (owner(k) === 0) iterJson[k] = fit.treeJson(fit.local.growAndApply(k, false), k, offset(k));
+      for (let k = 0; k < K; k++) if (owner(k) === 0) iterJson[k] = fit.treeJson(fit.local.growAndApply(k, false, k === K - 1 ? token : 0), k, offset(k));
       await Promise.all(remote);
       trees.push(...iterJson);
       iterations++;
@@ -296,6 +304,8 @@ async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options
       }
     }
   } finally {
+    // A helper still waiting on a tree that an error left unfinished would spin for ever.
+    if (token !== 0) fit.finishHelp(token);
     await workers?.stop();
   }
   return { trees, iterations, validationLoss };
@@ -970,7 +980,11 @@ export interface BoostingWorkerData {
 
 /** How a fit is set on a worker: the JavaScript one's data, or the WebAssembly one's memory and the worker's thread number in it. */
 export type BoostingJobMessage = { op: "job"; data: BoostingWorkerData } | { op: "wasm-job"; fit: WasmBoostingJob; thread: number };
-export type BoostingWork = { op: "gradients" | "wasm-gradients"; start: number; end: number } | { op: "tree" | "wasm-tree"; k: number };
+export type BoostingWork =
+  | { op: "gradients" | "wasm-gradients"; start: number; end: number }
+  | { op: "tree"; k: number }
+  /** help: after the tree, help the calling thread with the tree of this token (WasmBoostingThread.help). */
+  | { op: "wasm-tree"; k: number; help: number };
 
 /**
  * A message to a boosting worker: the fit to work on (until the next one), then requests for the
