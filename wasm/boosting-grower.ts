@@ -63,7 +63,7 @@ let c120: f64 = 0;
 
 // This thread's own region.
 let ghPtr: usize = 0; // the gradients of the tree being grown
-let probaPtr: usize = 0; // f64 [K]
+let probaPtr: usize = 0; // f64 [K][2]
 let idxPtr: usize = 0; // i32 [n]
 let tmpPtr: usize = 0; // i32 [n]
 let goLeftPtr: usize = 0; // u8 [256]
@@ -111,7 +111,7 @@ function layoutThread(start: usize): usize {
   poolPtr = p;
   p += (<usize>histSize * <usize>poolSize) << 3;
   probaPtr = p;
-  p += <usize>K << 3;
+  p += <usize>K << 4; // two rows' terms per class
   leafGPtr = p;
   p += <usize>leafCapacity << 3;
   leafHPtr = p;
@@ -336,9 +336,74 @@ function readConstants(): void {
   return f64At(pow2Ptr, (m >> 8) + 1075) * f64At(expTablePtr, m & 255) * q;
 }
 
-/** softmaxGradients: every class's gradient and hessian of rows [start, end). */
+/** expNonPositive of two values at once, lane by lane the same operations (both must be > -700). */
+@inline function expNonPositive2(x: v128): v128 {
+  const mi = i32x4.trunc_sat_f64x2_s_zero(f64x2.sub(f64x2.mul(x, f64x2.splat(expScale)), f64x2.splat(0.5)));
+  const mf = f64x2.convert_low_i32x4_s(mi);
+  const r = f64x2.sub(f64x2.sub(x, f64x2.mul(mf, f64x2.splat(ln2Hi))), f64x2.mul(mf, f64x2.splat(ln2Lo)));
+  let q = f64x2.add(f64x2.splat(c24), f64x2.mul(r, f64x2.splat(c120)));
+  q = f64x2.add(f64x2.splat(c6), f64x2.mul(r, q));
+  q = f64x2.add(f64x2.splat(0.5), f64x2.mul(r, q));
+  q = f64x2.add(f64x2.splat(1.0), f64x2.mul(r, q));
+  q = f64x2.add(f64x2.splat(1.0), f64x2.mul(r, q));
+  const m0 = i32x4.extract_lane(mi, 0);
+  const m1 = i32x4.extract_lane(mi, 1);
+  const p2 = f64x2.replace_lane(f64x2.splat(f64At(pow2Ptr, (m0 >> 8) + 1075)), 1, f64At(pow2Ptr, (m1 >> 8) + 1075));
+  const tab = f64x2.replace_lane(f64x2.splat(f64At(expTablePtr, m0 & 255)), 1, f64At(expTablePtr, m1 & 255));
+  return f64x2.mul(f64x2.mul(p2, tab), q);
+}
+
+/**
+ * softmaxGradients: every class's gradient and hessian of rows [start, end), two rows at a time (a
+ * class's raw scores of two rows are adjacent). Every lane does the scalar pass's operations in its order:
+ * the largest score's term is exp(0), which expNonPositive gives as exactly 1, as the scalar pass takes it.
+ */
 export function gradients(start: i32, end: i32): void {
   readConstants();
+  const p = probaPtr;
+  const stride = <usize>n << 3;
+  const low = f64x2.splat(-700.0);
+  let i = start;
+  for (; i + 2 <= end; i += 2) {
+    const at = rawPtr + (<usize>i << 3);
+    let max = v128.load(at);
+    for (let k = 1; k < K; k++) {
+      const v = v128.load(at + <usize>k * stride);
+      max = v128.bitselect(v, max, f64x2.gt(v, max));
+    }
+    let s = f64x2.splat(0);
+    let far = false;
+    for (let k = 0; k < K; k++) {
+      const x = f64x2.sub(v128.load(at + <usize>k * stride), max);
+      if (!i64x2.all_true(f64x2.gt(x, low))) {
+        far = true;
+        break;
+      }
+      const e = expNonPositive2(x);
+      v128.store(p + (<usize>k << 4), e);
+      s = f64x2.add(s, e);
+    }
+    if (far) {
+      gradientsScalar(i, i + 2);
+      continue;
+    }
+    const w2 = v128.load(wPtr + (<usize>i << 3));
+    const y0 = i32At(yPtr, i);
+    const y1 = i32At(yPtr, i + 1);
+    let g = ghBasePtr + (<usize>i << 3);
+    for (let k = 0; k < K; k++, g += stride) {
+      const pk = f64x2.div(v128.load(p + (<usize>k << 4)), s);
+      const one = f64x2.replace_lane(f64x2.splat(y0 == k ? 1.0 : 0.0), 1, y1 == k ? 1.0 : 0.0);
+      const grad = f32x4.demote_f64x2_zero(f64x2.mul(w2, f64x2.sub(pk, one)));
+      const hess = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.mul(w2, pk), f64x2.sub(f64x2.splat(1.0), pk)));
+      v128.store(g, v128.shuffle<i32>(grad, hess, 0, 4, 1, 5));
+    }
+  }
+  gradientsScalar(i, end);
+}
+
+/** One row's gradients (softmaxGradients). */
+function gradientsScalar(start: i32, end: i32): void {
   const p = probaPtr;
   const stride = <usize>n << 3;
   for (let i = start; i < end; i++) {
@@ -516,7 +581,7 @@ let helpToken: i32 = 0; // the owner's tree being grown with help, 0 = none
 let helpSeq: i32 = 0;
 
 @inline function helpSplit(): i32 {
-  return F - (F >> 1);
+  return F >> 1;
 }
 
 /** Histograms of the rows at positions [start, end) of idx (the root's when root), with the helper's help when it is there. */
