@@ -2,8 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Random } from "../pipeline/core/random.js";
 import { binMatrix } from "../pipeline/train/binning.js";
-import { BOOSTING_DEFAULTS, fitBoosting, GradientTreeGrower, type BoostingFitParams } from "../pipeline/train/boosting.js";
-import { useWasmBoosting, WasmGradientTreeGrower } from "../pipeline/train/boosting-grower.js";
+import { BOOSTING_DEFAULTS, fitBoosting, GradientTreeGrower, softmaxGradients, type BoostingFitParams } from "../pipeline/train/boosting.js";
+import { useWasmBoosting, WasmBoostingFit, wasmBoostingJob, WasmGradientTreeGrower } from "../pipeline/train/boosting-grower.js";
 
 /** Rows with continuous and few-valued features, missing values, and float32 gradients as the fit computes them. */
 const cases = fc
@@ -75,5 +75,50 @@ describe("the boosting tree grower in WebAssembly", () => {
     // On worker threads too (the workers choose their grower the same way).
     const threads = await fitBoosting(X, y, 3, { ...params, n_jobs: 2 }, { seed: 4 });
     expect(JSON.stringify(threads.trees)).toBe(JSON.stringify(js.trees));
+  });
+
+  it("computes the softmax gradients bit for bit as softmaxGradients: ties, far scores, odd row counts", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 61 }), fc.integer({ min: 2, max: 6 }), fc.integer({ min: 1, max: 1_000_000 }), (rows, K, seed) => {
+        const rng = new Random(seed);
+        const binned = binMatrix({ rows, features: [Float64Array.from({ length: rows }, () => rng.normal())] }, 16);
+        const y = Int32Array.from({ length: rows }, () => rng.int(K));
+        const w = Float64Array.from({ length: rows }, () => (rng.next() < 0.5 ? 1 : 0.25 + rng.next() * 3));
+        // Row-major scores for softmaxGradients; some rows tie, some are 700 to 900 below their maximum (the scalar exp).
+        const raw = Float64Array.from({ length: rows * K }, () => {
+          const u = rng.next();
+          return u < 0.15 ? 1.5 : u < 0.25 ? -700 - rng.next() * 200 : rng.normal() * 4;
+        });
+        const gh = Array.from({ length: K }, () => new Float32Array(2 * rows));
+        softmaxGradients(raw, new Float64Array(K), y, w, gh, 0, rows, K);
+        const fit = new WasmBoostingFit(wasmBoostingJob(binned, BOOSTING_DEFAULTS, K, 0, 1), binned, { y, w, validCodes: null, validY: null, validW: null }, new Array<number>(K).fill(0));
+        const mem = fit.job.memory.buffer;
+        const e = fit.local.exports;
+        const columns = new Float64Array(mem, e.rawAt(), rows * K);
+        for (let i = 0; i < rows; i++) for (let k = 0; k < K; k++) columns[k * rows + i] = raw[i * K + k]!;
+        fit.local.gradients(0, rows);
+        for (let k = 0; k < K; k++) expect(new Float32Array(mem, e.ghAt(k), 2 * rows)).toEqual(gh[k]);
+      }),
+      { numRuns: 200, seed: 1202 },
+    );
+  });
+
+  it("gives a fit's trees and validation losses unchanged on two threads, with the worker's help on the large histograms", async () => {
+    const rng = new Random(9);
+    const rows = 12_000;
+    const features = Array.from({ length: 6 }, (_, f) => Float64Array.from({ length: rows }, () => (rng.next() < 0.05 ? Number.NaN : f === 5 ? rng.int(4) : rng.normal())));
+    const X = { rows, features, names: ["a", "b", "c", "d", "e", "f"] };
+    for (const K of [2, 3, 5]) {
+      const y = Int32Array.from({ length: rows }, (_, i) => (Math.floor((features[0]![i]! || 0) * 2 + (features[1]![i]! || 0) + rng.next()) % K + K) % K);
+      const params = { ...BOOSTING_DEFAULTS, max_iter: 8, early_stopping: true as const, validation_fraction: 0.2 };
+      const js = await fitBoosting(X, y, K, params, { seed: 5, javascriptGrower: true });
+      const one = await fitBoosting(X, y, K, params, { seed: 5 });
+      const two = await fitBoosting(X, y, K, { ...params, n_jobs: 2 }, { seed: 5 });
+      expect(js.validationLoss.length).toBe(9);
+      for (const fit of [one, two]) {
+        expect(fit.validationLoss).toEqual(js.validationLoss);
+        expect(JSON.stringify(fit.trees)).toBe(JSON.stringify(js.trees));
+      }
+    }
   });
 });

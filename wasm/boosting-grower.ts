@@ -567,6 +567,7 @@ function buildRootFeatures(hist: usize, f0: i32, f1: i32): void {
 // owner and the helper meet in the shared help block through atomics; the token names the tree, so a
 // helper never serves, nor an owner waits for, another tree's requests.
 const HELP_MIN_ROWS = 4096;
+const HELP_WAIT_MS = 10_000;
 const HELP_SEQ = 0; // i32: the owner's last request
 const HELP_DONE = 4; // i32: the last request the helper finished
 const HELP_HELPING = 8; // i32: the token of the tree the helper waits on
@@ -587,6 +588,15 @@ let helpSeq: i32 = 0;
 /** Histograms of the rows at positions [start, end) of idx (the root's when root), with the helper's help when it is there. */
 function buildHistograms(hist: usize, start: i32, end: i32, root: bool): void {
   if (root) memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
+  // The root, the largest histogram, waits for the helper (which comes once its own trees are grown),
+  // for at most HELP_WAIT_MS; the other histograms take help only when the helper is already there.
+  if (root && helpToken != 0 && F > 1) {
+    for (let waited = 0; waited < HELP_WAIT_MS; waited++) {
+      const at = atomic.load<i32>(helpPtr + HELP_HELPING);
+      if (at == helpToken) break;
+      atomic.wait<i32>(helpPtr + HELP_HELPING, at, 1_000_000);
+    }
+  }
   if (helpToken != 0 && F > 1 && end - start >= HELP_MIN_ROWS && atomic.load<i32>(helpPtr + HELP_HELPING) == helpToken) {
     const fm = helpSplit();
     store<i32>(helpPtr + HELP_HIST, <i32>hist);
@@ -612,6 +622,7 @@ function buildHistograms(hist: usize, start: i32, end: i32, root: bool): void {
 export function help(token: i32): void {
   let last = atomic.load<i32>(helpPtr + HELP_SEQ);
   atomic.store<i32>(helpPtr + HELP_HELPING, token);
+  atomic.notify(helpPtr + HELP_HELPING, 1);
   const fm = helpSplit();
   while (true) {
     const seq = atomic.load<i32>(helpPtr + HELP_SEQ);

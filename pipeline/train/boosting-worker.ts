@@ -37,8 +37,15 @@ port.on("message", (req: BoostingRequest) => {
         job.thread.gradients(req.start, req.end);
         reply = { job: req.job, id: req.id };
       } else if (req.op === "wasm-tree") {
-        port.postMessage({ job: req.job, id: req.id, wasmTree: job.thread.growAndApply(req.k, true) } satisfies BoostingReply);
-        if (req.help !== 0) job.thread.help(req.help);
+        const thread = job.thread;
+        try {
+          reply = { job: req.job, id: req.id, wasmTree: thread.growAndApply(req.k, true) };
+        } catch (err) {
+          reply = { job: req.job, id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+        }
+        port.postMessage(reply);
+        // Even after an error: the calling thread's tree waits for the help.
+        if (req.help !== 0) thread.help(req.help);
         return;
       } else throw new Error(`a WebAssembly fit takes no ${req.op} request`);
     } else {
