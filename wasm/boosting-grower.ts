@@ -402,21 +402,28 @@ export function gradients(start: i32, end: i32): void {
   gradientsScalar(i, end);
 }
 
-/** One row's gradients (softmaxGradients). */
+/** The first class with the largest of a row's K scores (at, at + stride, ...). */
+@inline function topClass(at: usize, stride: usize): i32 {
+  let top = 0;
+  let max = load<f64>(at);
+  for (let k = 1; k < K; k++) {
+    const v = load<f64>(at + <usize>k * stride);
+    if (v > max) {
+      max = v;
+      top = k;
+    }
+  }
+  return top;
+}
+
+/** The gradients of rows [start, end) one row at a time (softmaxGradients): a pair's tail, or a pair with a score beyond the tables. */
 function gradientsScalar(start: i32, end: i32): void {
   const p = probaPtr;
   const stride = <usize>n << 3;
   for (let i = start; i < end; i++) {
     const at = rawPtr + (<usize>i << 3);
-    let top = 0;
-    let max = load<f64>(at);
-    for (let k = 1; k < K; k++) {
-      const v = load<f64>(at + <usize>k * stride);
-      if (v > max) {
-        max = v;
-        top = k;
-      }
-    }
+    const top = topClass(at, stride);
+    const max = load<f64>(at + <usize>top * stride);
     let s: f64 = 0;
     for (let k = 0; k < K; k++) {
       const e = k == top ? 1.0 : expNonPositive(load<f64>(at + <usize>k * stride) - max);
@@ -442,15 +449,8 @@ export function validationLoss(): f64 {
   let wSum: f64 = 0;
   for (let i = 0; i < nv; i++) {
     const at = validRawPtr + (<usize>i << 3);
-    let top = 0;
-    let max = load<f64>(at);
-    for (let k = 1; k < K; k++) {
-      const v = load<f64>(at + <usize>k * stride);
-      if (v > max) {
-        max = v;
-        top = k;
-      }
-    }
+    const top = topClass(at, stride);
+    const max = load<f64>(at + <usize>top * stride);
     let s: f64 = 0;
     for (let k = 0; k < K; k++) s += k == top ? 1.0 : expNonPositive(load<f64>(at + <usize>k * stride) - max);
     const wi = f64At(validWPtr, i);

@@ -18,7 +18,7 @@ let job: Job | null = null;
 /** Why the last job could not be set: its fit's requests fail with it (the fit waits on requests, not on the job). */
 let jobError: { id: number; message: string } | null = null;
 port.on("message", (req: BoostingRequest) => {
-  let reply: BoostingReply | null = null;
+  let reply: BoostingReply;
   try {
     if (req.op === "job" || req.op === "wasm-job") jobError = null;
     if (req.op === "job") {
@@ -68,5 +68,5 @@ port.on("message", (req: BoostingRequest) => {
     }
     reply = { job: req.job, id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
   }
-  if (reply) port.postMessage(reply);
+  port.postMessage(reply);
 });

@@ -5,7 +5,7 @@ import { Worker } from "node:worker_threads";
 import { Random } from "../core/random.js";
 import { workerEntry } from "./forest.js";
 import { checkTrainingInput, resolveClassWeights, type TrainMatrix, type TreeFitParams } from "./tree.js";
-import { useWasmBoosting, WasmBoostingFit, WasmBoostingThread, wasmBoostingJob, type WasmBoostingJob, type WasmTreeArrays } from "./boosting-grower.js";
+import { useWasmBoosting, WasmBoostingFit, wasmBoostingJob, type WasmBoostingJob, type WasmTreeArrays } from "./boosting-grower.js";
 
 /**
  * Histogram gradient boosting for classification (multinomial / softmax), after scikit-learn's
