@@ -15,6 +15,8 @@ const port = parentPort;
 if (!port) throw new Error("boosting-worker must run as a worker thread");
 type Job = { id: number; kind: "js"; data: BoostingWorkerData; grower: GradientTreeGrower; proba: Float64Array } | { id: number; kind: "wasm"; thread: WasmBoostingThread };
 let job: Job | null = null;
+/** What a failed request replies: the error with its stack (the main thread wraps it in "boosting worker failed"). */
+const failure = (err: unknown) => (err instanceof Error ? (err.stack ?? err.message) : String(err));
 /** Why the last job could not be set: its fit's requests fail with it (the fit waits on requests, not on the job). */
 let jobError: { id: number; message: string } | null = null;
 port.on("message", (req: BoostingRequest) => {
@@ -41,7 +43,7 @@ port.on("message", (req: BoostingRequest) => {
         try {
           reply = { job: req.job, id: req.id, wasmTree: thread.growAndApply(req.k, true) };
         } catch (err) {
-          reply = { job: req.job, id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+          reply = { job: req.job, id: req.id, error: failure(err) };
         }
         port.postMessage(reply);
         // Even after an error: the calling thread's tree waits for the help.
@@ -66,7 +68,7 @@ port.on("message", (req: BoostingRequest) => {
       jobError = { id: req.job, message: err instanceof Error ? err.message : String(err) };
       return;
     }
-    reply = { job: req.job, id: req.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) };
+    reply = { job: req.job, id: req.id, error: failure(err) };
   }
   port.postMessage(reply);
 });
