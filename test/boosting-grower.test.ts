@@ -1,9 +1,11 @@
+import { Worker } from "node:worker_threads";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Random } from "../pipeline/core/random.js";
 import { binMatrix } from "../pipeline/train/binning.js";
-import { BOOSTING_DEFAULTS, fitBoosting, GradientTreeGrower, softmaxGradients, type BoostingFitParams } from "../pipeline/train/boosting.js";
+import { BOOSTING_DEFAULTS, fitBoosting, GradientTreeGrower, helpedSchedule, softmaxGradients, type BoostingFitParams, type BoostingReply, type BoostingRequest } from "../pipeline/train/boosting.js";
 import { useWasmBoosting, WasmBoostingFit, wasmBoostingJob, WasmGradientTreeGrower } from "../pipeline/train/boosting-grower.js";
+import { workerEntry } from "../pipeline/train/forest.js";
 
 /** Rows with continuous and few-valued features, missing values, and float32 gradients as the fit computes them. */
 const cases = fc
@@ -103,14 +105,17 @@ describe("the boosting tree grower in WebAssembly", () => {
     );
   });
 
-  it("gives a fit's trees and validation losses unchanged on two threads, with the worker's help on the large histograms", async () => {
+  it("gives a fit's trees and validation losses unchanged on two threads, with the worker sharing the last tree's work", async () => {
     const rng = new Random(9);
     const rows = 12_000;
     const features = Array.from({ length: 6 }, (_, f) => Float64Array.from({ length: rows }, () => (rng.next() < 0.05 ? Number.NaN : f === 5 ? rng.int(4) : rng.normal())));
+    // The helper searches features 3-5: a copy of feature 1 there ties with it, and one pass over all
+    // features keeps the first.
+    features[4] = features[1]!.slice();
     const X = { rows, features, names: ["a", "b", "c", "d", "e", "f"] };
     for (const K of [2, 3, 5]) {
       const y = Int32Array.from({ length: rows }, (_, i) => (Math.floor((features[0]![i]! || 0) * 2 + (features[1]![i]! || 0) + rng.next()) % K + K) % K);
-      const params = { ...BOOSTING_DEFAULTS, max_iter: 8, early_stopping: true as const, validation_fraction: 0.2 };
+      const params = { ...BOOSTING_DEFAULTS, max_iter: 8, learning_rate: 1, early_stopping: true as const, validation_fraction: 0.2 };
       const js = await fitBoosting(X, y, K, params, { seed: 5, javascriptGrower: true });
       const one = await fitBoosting(X, y, K, params, { seed: 5 });
       const two = await fitBoosting(X, y, K, { ...params, n_jobs: 2 }, { seed: 5 });
@@ -121,4 +126,56 @@ describe("the boosting tree grower in WebAssembly", () => {
       }
     }
   });
+
+  it("keeps every leaf's rows in one thread's order when the worker shares the tree's partitions", async () => {
+    const rng = new Random(21);
+    const rows = 20_000;
+    const features = Array.from({ length: 4 }, (_, f) => Float64Array.from({ length: rows }, () => (rng.next() < 0.05 ? Number.NaN : f === 3 ? rng.int(6) : rng.normal())));
+    const y = Int32Array.from({ length: rows }, (_, i) => ((features[0]![i]! || 0) + (features[1]![i]! || 0) * 0.5 + rng.normal() > 0 ? 1 : (features[3]![i]! || 0) % 3 === 0 ? 2 : 0));
+    const data = binMatrix({ rows, features }, 255, true);
+    const params = { ...BOOSTING_DEFAULTS, min_samples_leaf: 5 };
+    const job = wasmBoostingJob(data, params, 3, 0, 2);
+    const fit = new WasmBoostingFit(job, data, { y, w: new Float64Array(rows).fill(1), validCodes: null, validY: null, validW: null }, [-0.9, -1.3, -1.1]);
+    const w = fit.local.exports;
+    const order = () => new Int32Array(job.memory.buffer, w.idxAt(), rows).slice();
+    fit.local.gradients(0, rows);
+    const soloNodes = w.grow(1, 0);
+    const solo = { tree: fit.treeJson(fit.local.tree(soloNodes), 1, 0), order: order() };
+    // The boosting worker, on the same memory: it grows class 0's tree, then helps with token 7.
+    const worker = new Worker(workerEntry("boosting-worker"));
+    try {
+      const replied = new Promise<BoostingReply>((resolve) => worker.on("message", resolve));
+      const send = (m: BoostingRequest) => worker.postMessage(m);
+      send({ job: 1, op: "wasm-job", fit: job, thread: 1 });
+      send({ job: 1, id: 0, op: "wasm-tree", k: 0, help: 7 });
+      const helpedNodes = w.grow(1, 7);
+      const helped = { tree: fit.treeJson(fit.local.tree(helpedNodes), 1, 0), order: order() };
+      w.release();
+      expect((await replied).error).toBeUndefined();
+      expect(helped.tree).toEqual(solo.tree);
+      expect(helped.order).toEqual(solo.order);
+      // The order is not trivially kept: the rows were partitioned.
+      expect(solo.tree.feature.length).toBeGreaterThan(40);
+      expect(solo.order.subarray(0, 100)).not.toEqual(Int32Array.from({ length: 100 }, (_, i) => i));
+    } finally {
+      await worker.terminate();
+    }
+  });
+
+  it("shares the costliest class's tree and balances the others between the two threads", () => {
+    // First iteration (nothing measured): the worker takes class 0, this thread 1 and then shares 2.
+    expect(helpedSchedule(new Float64Array(3))).toEqual([[1, 2], [0]]);
+    // Class 0 cost most: it is shared; of the others, this thread takes the larger (it starts first).
+    expect(helpedSchedule(Float64Array.from([42, 36, 37]))).toEqual([[2, 0], [1]]);
+    expect(helpedSchedule(Float64Array.from([10, 50, 20, 30, 40]))).toEqual([[0, 4, 1], [2, 3]]);
+    for (const K of [3, 5, 7]) {
+      const work = Float64Array.from({ length: K }, (_, k) => ((k * 7919) % 13) + 1);
+      const [mine, theirs] = helpedSchedule(work);
+      expect(mine.length).toBe((K + 1) / 2);
+      expect(theirs.length).toBe((K - 1) / 2);
+      expect([...mine, ...theirs].sort((a, b) => a - b)).toEqual(Array.from({ length: K }, (_, k) => k));
+      expect(work[mine.at(-1)!]).toBe(Math.max(...work));
+    }
+  });
 });
+

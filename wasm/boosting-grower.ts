@@ -46,6 +46,7 @@ let yPtr: usize = 0; // i32 [n]
 let validRawPtr: usize = 0; // f64 [K][nv]
 let validWPtr: usize = 0; // f64 [nv]
 let validYPtr: usize = 0; // i32 [nv]
+let lossTermPtr: usize = 0; // f64 [nv]: each validation row's weighted loss (written by the threads, for their rows)
 let validCodesPtr: usize = 0; // u8 [nv][F]
 let featOffPtr: usize = 0; // i32 [F]: histogram offset (doubles) of each feature; its bins are 3 doubles each
 let nBinsPtr: usize = 0; // i32 [F]: value bins; code nBins is missing
@@ -67,6 +68,8 @@ let probaPtr: usize = 0; // f64 [K][2]
 let idxPtr: usize = 0; // i32 [n]
 let tmpPtr: usize = 0; // i32 [n]
 let goLeftPtr: usize = 0; // u8 [256]
+let splitScratchPtr: usize = 0; // two leaves' searchSplits results (HELP_RESULT's layout)
+let treeRefPtr: usize = 0; // i32 [6]: the tree's node arrays: feature, bin, left, right, missing left, value
 let poolPtr: usize = 0; // f64 [poolSize][histSize]
 let poolFreePtr: usize = 0; // i32 [poolSize]: free histogram slots
 let poolFree: i32 = 0;
@@ -96,6 +99,7 @@ let leafCount: i32 = 0;
 
 // The tree.
 let nodes: i32 = 0;
+let work: f64 = 0; // rows its histograms and partitions went through
 let outFeaturePtr: usize = 0; // i32
 let outBinPtr: usize = 0; // i32
 let outLeftPtr: usize = 0; // i32
@@ -168,6 +172,10 @@ function layoutThread(start: usize): usize {
   p += (<usize>leafCapacity * 3) << 2;
   goLeftPtr = p;
   p += 256;
+  splitScratchPtr = p;
+  p += 2 * HELP_RESULT_SIZE;
+  treeRefPtr = p;
+  p += 24;
   // A cache line between regions, so that two threads never write the same one.
   return align8(p) + 64;
 }
@@ -191,10 +199,10 @@ export function setJob(features: i32, rows: i32, validRows: i32, classes: i32, t
   leafCapacity = 2 * leaves + 1;
   // Live histograms: one per open leaf, plus a split's parent and its new child.
   poolSize = leaves + 3;
-  // The help block first, on a cache line of its own.
+  // The help block first, on cache lines of its own.
   let p = (__heap_base + 63) & ~(<usize>63);
   helpPtr = p;
-  p += 64;
+  p += HELP_BLOCK;
   constsPtr = p;
   p += 8 << 3;
   expTablePtr = p;
@@ -212,6 +220,8 @@ export function setJob(features: i32, rows: i32, validRows: i32, classes: i32, t
   validRawPtr = p;
   p += (<usize>K * <usize>nv) << 3;
   validWPtr = p;
+  p += <usize>nv << 3;
+  lossTermPtr = p;
   p += <usize>nv << 3;
   yPtr = p;
   p += <usize>n << 2;
@@ -312,6 +322,10 @@ export function outRangesAt(): usize {
 export function idxAt(): usize {
   return idxPtr;
 }
+/** The rows the last tree's histograms and partitions went through: what it cost, up to a factor (the same with or without help). */
+export function treeWork(): f64 {
+  return work;
+}
 /** Leaves of the last tree (its ranges: node, start, end each). */
 export function leavesGrown(): i32 {
   return doneCount;
@@ -402,6 +416,23 @@ export function gradients(start: i32, end: i32): void {
   gradientsScalar(i, end);
 }
 
+/**
+ * The next iteration's gradients of rows [start, end), with the helper of the last tree taking rows
+ * [mid, end) when it is there (every row's gradients depend on that row alone).
+ */
+export function sharedGradients(start: i32, mid: i32, end: i32): void {
+  if (!helped) {
+    gradients(start, end);
+    return;
+  }
+  const seq = request(OP_GRADIENTS);
+  setI32(helpPtr, HELP_START >> 2, mid);
+  setI32(helpPtr, HELP_END >> 2, end);
+  atomic.store<i32>(helpPtr + HELP_SEQ, seq);
+  gradients(start, mid);
+  awaitHelper(seq);
+}
+
 /** The first class with the largest of a row's K scores (at, at + stride, ...). */
 @inline function topClass(at: usize, stride: usize): i32 {
   let top = 0;
@@ -441,58 +472,118 @@ function gradientsScalar(start: i32, end: i32): void {
   }
 }
 
-/** softmaxLoss of the validation rows' raw scores. */
-export function validationLoss(): f64 {
+/** Each validation row's weighted loss, rows [start, end), into lossTermPtr. */
+function lossTerms(start: i32, end: i32): void {
   readConstants();
   const stride = <usize>nv << 3;
-  let loss: f64 = 0;
-  let wSum: f64 = 0;
-  for (let i = 0; i < nv; i++) {
+  for (let i = start; i < end; i++) {
     const at = validRawPtr + (<usize>i << 3);
     const top = topClass(at, stride);
     const max = load<f64>(at + <usize>top * stride);
     let s: f64 = 0;
     for (let k = 0; k < K; k++) s += k == top ? 1.0 : expNonPositive(load<f64>(at + <usize>k * stride) - max);
-    const wi = f64At(validWPtr, i);
-    loss += wi * (hostLog(s) + max - load<f64>(at + <usize>i32At(validYPtr, i) * stride));
-    wSum += wi;
+    setF64(lossTermPtr, i, f64At(validWPtr, i) * (hostLog(s) + max - load<f64>(at + <usize>i32At(validYPtr, i) * stride)));
+  }
+}
+
+/**
+ * softmaxLoss of the validation rows' raw scores. The rows' terms are computed apart (half of them by the
+ * helper, when there is one) and summed here in row order: the same operations as one pass, so the same bits.
+ */
+export function validationLoss(): f64 {
+  const half = nv >> 1;
+  if (helped && half > 0) {
+    const seq = request(OP_LOSS);
+    setI32(helpPtr, HELP_START >> 2, half);
+    setI32(helpPtr, HELP_END >> 2, nv);
+    atomic.store<i32>(helpPtr + HELP_SEQ, seq);
+    lossTerms(0, half);
+    awaitHelper(seq);
+  } else lossTerms(0, nv);
+  let loss: f64 = 0;
+  let wSum: f64 = 0;
+  for (let i = 0; i < nv; i++) {
+    loss += f64At(lossTermPtr, i);
+    wSum += f64At(validWPtr, i);
   }
   return wSum > 0 ? loss / wSum : 0;
 }
 
-/** Adds the last tree's leaf values to the class-k raw scores of its training rows. */
-export function addLeafValues(k: i32): void {
+/** Adds a tree's leaf values (ranges j0..j1 of `ranges`: node, start, end) to the class-k raw scores of those rows. */
+function addLeafValuesOf(k: i32, idx: usize, ranges: usize, values: usize, j0: i32, j1: i32): void {
   const raw = rawPtr + ((<usize>k * <usize>n) << 3);
-  for (let j = 0; j < doneCount; j++) {
-    const v = f64At(outValuePtr, i32At(outRangesPtr, 3 * j));
-    const end = i32At(outRangesPtr, 3 * j + 2);
-    for (let i = i32At(outRangesPtr, 3 * j + 1); i < end; i++) addF64(raw, i32At(idxPtr, i), v);
+  for (let j = j0; j < j1; j++) {
+    const v = f64At(values, i32At(ranges, 3 * j));
+    const end = i32At(ranges, 3 * j + 2);
+    for (let i = i32At(ranges, 3 * j + 1); i < end; i++) addF64(raw, i32At(idx, i), v);
   }
 }
 
-/** Adds the last tree's leaf values to the class-k raw scores of the validation rows (BoostTree.addToBinned). */
-export function addToValidation(k: i32): void {
+/** Adds a tree's leaf values (its node arrays from `tree`: feature, bin, left, right, missing left, value) to the class-k raw scores of validation rows [i0, i1) (BoostTree.addToBinned). */
+function addToValidationOf(k: i32, tree: usize, i0: i32, i1: i32): void {
+  const feature = <usize>load<i32>(tree);
+  const binAt = <usize>load<i32>(tree, 4);
+  const leftAt = <usize>load<i32>(tree, 8);
+  const rightAt = <usize>load<i32>(tree, 12);
+  const mlAt = <usize>load<i32>(tree, 16);
+  const valueAt = <usize>load<i32>(tree, 20);
   const raw = validRawPtr + ((<usize>k * <usize>nv) << 3);
-  for (let i = 0; i < nv; i++) {
+  for (let i = i0; i < i1; i++) {
     const codes = validCodesPtr + <usize>i * <usize>F;
     let node = 0;
-    let f = i32At(outFeaturePtr, 0);
+    let f = i32At(feature, 0);
     while (f >= 0) {
       const c = <i32>load<u8>(codes + <usize>f);
-      const left = c == i32At(nBinsPtr, f) ? i32At(outMissingLeftPtr, node) == 1 : c <= i32At(outBinPtr, node);
-      node = left ? i32At(outLeftPtr, node) : i32At(outRightPtr, node);
-      f = i32At(outFeaturePtr, node);
+      const left = c == i32At(nBinsPtr, f) ? i32At(mlAt, node) == 1 : c <= i32At(binAt, node);
+      node = left ? i32At(leftAt, node) : i32At(rightAt, node);
+      f = i32At(feature, node);
     }
-    addF64(raw, i, f64At(outValuePtr, node));
+    addF64(raw, i, f64At(valueAt, node));
   }
+}
+
+/**
+ * Adds the last tree's leaf values to class k's raw scores of the training rows and of the validation
+ * rows; with a helper, it takes the second half of the leaves' rows and of the validation rows (each row
+ * gets one addition either way).
+ */
+export function apply(k: i32): void {
+  // This thread's tree, for addToValidationOf (and the helper).
+  const tree = treeRefPtr;
+  store<i32>(tree, <i32>outFeaturePtr);
+  store<i32>(tree, <i32>outBinPtr, 4);
+  store<i32>(tree, <i32>outLeftPtr, 8);
+  store<i32>(tree, <i32>outRightPtr, 12);
+  store<i32>(tree, <i32>outMissingLeftPtr, 16);
+  store<i32>(tree, <i32>outValuePtr, 20);
+  if (helped) {
+    // The first leaves (in node order) holding at least half of the rows stay here.
+    let j = 0;
+    for (let rows = 0; j < doneCount && rows < n >> 1; j++) rows += i32At(outRangesPtr, 3 * j + 2) - i32At(outRangesPtr, 3 * j + 1);
+    const seq = request(OP_APPLY);
+    setI32(helpPtr, HELP_CLASS >> 2, k);
+    setI32(helpPtr, HELP_IDX >> 2, <i32>idxPtr);
+    setI32(helpPtr, HELP_RANGES >> 2, <i32>outRangesPtr);
+    setI32(helpPtr, HELP_TREE >> 2, <i32>tree);
+    setI32(helpPtr, HELP_START >> 2, j);
+    setI32(helpPtr, HELP_END >> 2, doneCount);
+    atomic.store<i32>(helpPtr + HELP_SEQ, seq);
+    addLeafValuesOf(k, idxPtr, outRangesPtr, outValuePtr, 0, j);
+    addToValidationOf(k, tree, 0, nv >> 1);
+    awaitHelper(seq);
+    return;
+  }
+  addLeafValuesOf(k, idxPtr, outRangesPtr, outValuePtr, 0, doneCount);
+  addToValidationOf(k, tree, 0, nv);
 }
 @inline function histAt(slot: i32): usize {
   return poolPtr + ((<usize>slot * <usize>histSize) << 3);
 }
 
-function takeHist(): i32 {
+/** A free histogram slot, zero-filled when `zero`. */
+function takeHist(zero: bool): i32 {
   const slot = i32At(poolFreePtr, --poolFree);
-  memory.fill(histAt(slot), 0, <usize>histSize << 3);
+  if (zero) memory.fill(histAt(slot), 0, <usize>histSize << 3);
   return slot;
 }
 
@@ -561,94 +652,136 @@ function buildRootFeatures(hist: usize, f0: i32, f1: i32): void {
   }
 }
 
-// Help with one tree: while the thread that grows it (the owner) builds a histogram of enough rows, a
-// thread that has no tree left (the helper, in help()) builds the second half of the features. Each
-// feature's bins still sum their rows in the same order, so the tree is the same as without help. The
+// Help with one tree: the thread that grows it (the owner) shares the work with a thread that has no
+// tree left (the helper, in help()). Every request splits work whose parts are independent:
+//   - a split's histograms: the helper builds, derives (the larger child's, by subtraction) and searches
+//     the second half of the features; the owner keeps the best of the two halves' splits, the first
+//     half's on a tie, as one pass over all features would;
+//   - a partition of many rows: the helper partitions the second half of the range; the owner joins
+//     the four parts (its left rows, the helper's, its right rows, the helper's), which is the stable
+//     order of one pass;
+//   - the leaf values added to the raw scores, the validation rows' loss terms and the next iteration's
+//     gradients: half of the rows.
+// Every sum therefore has its terms in the same order, and the tree is the same as without help. The
 // owner and the helper meet in the shared help block through atomics; the token names the tree, so a
 // helper never serves, nor an owner waits for, another tree's requests.
-const HELP_MIN_ROWS = 4096;
+const HELP_MIN_ROWS = 2048; // a partition below this is not shared
 const HELP_WAIT_MS = 10_000;
 const HELP_SEQ = 0; // i32: the owner's last request
 const HELP_DONE = 4; // i32: the last request the helper finished
 const HELP_HELPING = 8; // i32: the token of the tree the helper waits on
 const HELP_STOP = 12; // i32: the token of the tree that is finished
-const HELP_HIST = 16; // i32: the request: histogram, idx, gradients, rows [start, end) (end < 0: the root)
-const HELP_IDX = 20;
-const HELP_GH = 24;
-const HELP_START = 28;
+const HELP_OP = 16; // i32: the request (OP_*), and its fields:
+const HELP_IDX = 20; // i32: the owner's row positions
+const HELP_GH = 24; // i32: the tree's gradients
+const HELP_START = 28; // i32: rows [start, end) (leaves for OP_APPLY); end < 0: the root's histogram
 const HELP_END = 32;
-let helpPtr: usize = 0; // the help block, 64 bytes of the shared part
+const HELP_HIST = 36; // i32: the histogram to build
+const HELP_PARENT = 40; // i32: the histogram it is subtracted from, 0 = none
+const HELP_NEED = 44; // i32: bit 0: the best split of HIST's leaf; bit 1: of PARENT's (once subtracted)
+const HELP_FEATURE = 48; // i32: a partition's feature, bin and missing-left
+const HELP_BIN = 52;
+const HELP_MISSING_LEFT = 56;
+const HELP_CLASS = 60; // i32: OP_APPLY's class
+const HELP_LEAF = 64; // f64 [2][3]: G, H, C of HIST's leaf and of PARENT's
+const HELP_RANGES = 112; // i32: OP_APPLY's leaf ranges
+const HELP_TREE = 116; // i32: the owner's node arrays (its treeRefPtr)
+const HELP_RESULT = 192; // per leaf (HIST's, PARENT's): f64 gain, gL, hL; i32 feature, bin, missing-left
+const HELP_RESULT_SIZE = 40;
+const HELP_LEFT = 272; // i32: the rows the helper's partition kept left
+const HELP_TMP = 276; // i32: where its right rows wait
+const HELP_BLOCK = 320;
+const OP_NODE: i32 = 1;
+const OP_PARTITION: i32 = 2;
+const OP_APPLY: i32 = 3;
+const OP_LOSS: i32 = 4;
+const OP_GRADIENTS: i32 = 5;
+let helpPtr: usize = 0; // the help block, in the shared part
 let helpToken: i32 = 0; // the owner's tree being grown with help, 0 = none
+let helped = false; // the helper of helpToken is there
 let helpSeq: i32 = 0;
 
 @inline function helpSplit(): i32 {
   return F >> 1;
 }
 
-/** Histograms of the rows at positions [start, end) of idx (the root's when root), with the helper's help when it is there. */
-function buildHistograms(hist: usize, start: i32, end: i32, root: bool): void {
-  if (root) memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
-  // The root, the largest histogram, waits for the helper (which comes once its own trees are grown),
-  // for at most HELP_WAIT_MS; the other histograms take help only when the helper is already there.
-  if (root && helpToken != 0 && F > 1) {
-    for (let waited = 0; waited < HELP_WAIT_MS; waited++) {
-      const at = atomic.load<i32>(helpPtr + HELP_HELPING);
-      if (at == helpToken) break;
-      atomic.wait<i32>(helpPtr + HELP_HELPING, at, 1_000_000);
-    }
+/** Starts writing request op; the caller writes its fields, then stores the returned number at HELP_SEQ. */
+@inline function request(op: i32): i32 {
+  store<i32>(helpPtr + HELP_OP, op);
+  return ++helpSeq;
+}
+
+@inline function awaitHelper(seq: i32): void {
+  while (atomic.load<i32>(helpPtr + HELP_DONE) != seq) {}
+}
+
+/** The owner waits (at most HELP_WAIT_MS) for the helper of its tree, which comes once its own trees are grown. */
+function waitForHelper(): bool {
+  for (let waited = 0; waited < HELP_WAIT_MS; waited++) {
+    const at = atomic.load<i32>(helpPtr + HELP_HELPING);
+    if (at == helpToken) return true;
+    atomic.wait<i32>(helpPtr + HELP_HELPING, at, 1_000_000);
   }
-  if (helpToken != 0 && F > 1 && end - start >= HELP_MIN_ROWS && atomic.load<i32>(helpPtr + HELP_HELPING) == helpToken) {
-    const fm = helpSplit();
-    store<i32>(helpPtr + HELP_HIST, <i32>hist);
-    store<i32>(helpPtr + HELP_IDX, <i32>idxPtr);
-    store<i32>(helpPtr + HELP_GH, <i32>ghPtr);
-    store<i32>(helpPtr + HELP_START, start);
-    store<i32>(helpPtr + HELP_END, root ? -1 : end);
-    const seq = ++helpSeq;
-    atomic.store<i32>(helpPtr + HELP_SEQ, seq);
-    if (root) buildRootFeatures(hist, 0, fm);
-    else buildFeatures(hist, idxPtr, start, end, 0, fm);
-    while (atomic.load<i32>(helpPtr + HELP_DONE) != seq) {}
-    return;
+  return atomic.load<i32>(helpPtr + HELP_HELPING) == helpToken;
+}
+
+/** The first histogram double of feature f (histSize for f = F). */
+@inline function featureStart(f: i32): i32 {
+  return f < F ? i32At(featOffPtr, f) : histSize;
+}
+
+/** parent -= child, doubles [i0, i1). */
+function subtractHistogram(parent: usize, child: usize, i0: i32, i1: i32): void {
+  let i = i0;
+  for (; i + 2 <= i1; i += 2) {
+    const a = parent + (<usize>i << 3);
+    v128.store(a, f64x2.sub(v128.load(a), v128.load(child + (<usize>i << 3))));
   }
-  if (root) buildRootFeatures(hist, 0, F);
-  else buildFeatures(hist, idxPtr, start, end, 0, F);
+  for (; i < i1; i++) setF64(parent, i, f64At(parent, i) - f64At(child, i));
 }
 
 /**
- * The helper's side: serves the histogram requests of the owner's tree `token` until the owner says the
- * tree is finished (returns at once when it already is).
+ * The features [f0, f1) part of a split's histogram work: the histogram `hist` of the rows at positions
+ * [start, end) of idx (the root's: end < 0, counts already copied from the template), subtracted from
+ * `parent` unless 0, then the best splits of the leaves whose G, H, C are at leaf (bit 0 of need: hist's,
+ * bit 1: parent's), written to result (HELP_RESULT's layout).
  */
-export function help(token: i32): void {
-  let last = atomic.load<i32>(helpPtr + HELP_SEQ);
-  atomic.store<i32>(helpPtr + HELP_HELPING, token);
-  atomic.notify(helpPtr + HELP_HELPING, 1);
-  const fm = helpSplit();
-  while (true) {
-    const seq = atomic.load<i32>(helpPtr + HELP_SEQ);
-    if (seq != last) {
-      const hist = <usize>load<i32>(helpPtr + HELP_HIST);
-      const end = load<i32>(helpPtr + HELP_END);
-      const saved = ghPtr;
-      ghPtr = <usize>load<i32>(helpPtr + HELP_GH);
-      if (end < 0) buildRootFeatures(hist, fm, F);
-      else buildFeatures(hist, <usize>load<i32>(helpPtr + HELP_IDX), load<i32>(helpPtr + HELP_START), end, fm, F);
-      ghPtr = saved;
-      last = seq;
-      atomic.store<i32>(helpPtr + HELP_DONE, seq);
-      continue;
-    }
-    if (atomic.load<i32>(helpPtr + HELP_STOP) == token) break;
+function nodeFeatures(hist: usize, parent: usize, idx: usize, start: i32, end: i32, need: i32, leaf: usize, result: usize, f0: i32, f1: i32): void {
+  if (end < 0) buildRootFeatures(hist, f0, f1);
+  else buildFeatures(hist, idx, start, end, f0, f1);
+  if (parent != 0) subtractHistogram(parent, hist, featureStart(f0), featureStart(f1));
+  if (need & 1) {
+    searchSplits(hist, load<f64>(leaf), load<f64>(leaf, 8), load<f64>(leaf, 16), f0, f1);
+    saveSplit(result);
+  }
+  if (need & 2) {
+    searchSplits(parent, load<f64>(leaf, 24), load<f64>(leaf, 32), load<f64>(leaf, 40), f0, f1);
+    saveSplit(result + HELP_RESULT_SIZE);
   }
 }
 
-/** Best split of leaf l over all features and bin boundaries (GradientTreeGrower.bestSplit). */
-function bestSplit(l: i32): void {
-  const hist = histAt(i32At(leafHistPtr, l));
+function saveSplit(at: usize): void {
+  store<f64>(at, foundGain);
+  store<f64>(at, foundGL, 8);
+  store<f64>(at, foundHL, 16);
+  store<i32>(at, foundFeature, 24);
+  store<i32>(at, foundBin, 28);
+  store<i32>(at, foundMissingLeft, 32);
+}
+// searchSplits' result.
+let foundGain: f64 = 0;
+let foundFeature: i32 = -1;
+let foundBin: i32 = 0;
+let foundMissingLeft: i32 = 0;
+let foundGL: f64 = 0;
+let foundHL: f64 = 0;
+
+/**
+ * Best split over features [f0, f1) and their bin boundaries (GradientTreeGrower.bestSplit) of the leaf
+ * with sums G, H, C and histogram hist; only a gain above 0 and above every earlier feature's counts.
+ */
+function searchSplits(hist: usize, G: f64, H: f64, C: f64, f0: i32, f1: i32): void {
   const msl = minSamplesLeaf;
-  const G = f64At(leafGPtr, l);
-  const H = f64At(leafHPtr, l);
-  const C = f64At(leafCPtr, l);
   const parentScore = (G * G) / (H + l2);
   let bestGain: f64 = 0;
   let bestF = -1;
@@ -656,7 +789,7 @@ function bestSplit(l: i32): void {
   let bestML = 0;
   let bestGL: f64 = 0;
   let bestHL: f64 = 0;
-  for (let f = 0; f < F; f++) {
+  for (let f = f0; f < f1; f++) {
     const off = i32At(featOffPtr, f);
     const nb = i32At(nBinsPtr, f);
     const mo = off + nb * 3;
@@ -711,24 +844,146 @@ function bestSplit(l: i32): void {
       }
     }
   }
-  setI32(splitFeaturePtr, l, bestF);
-  if (bestF < 0) return;
-  setF64(splitGainPtr, l, bestGain);
-  setI32(splitBinPtr, l, bestB);
-  setI32(splitMissingLeftPtr, l, bestML);
-  setF64(splitGLPtr, l, bestGL);
-  setF64(splitHLPtr, l, bestHL);
+  foundGain = bestGain;
+  foundFeature = bestF;
+  foundBin = bestB;
+  foundMissingLeft = bestML;
+  foundGL = bestGL;
+  foundHL = bestHL;
 }
 
-function consider(l: i32): void {
-  if (splittable(l)) {
-    if (i32At(leafHistPtr, l) < 0) {
-      const slot = takeHist();
-      setI32(leafHistPtr, l, slot);
-      buildHistograms(histAt(slot), i32At(leafStartPtr, l), i32At(leafEndPtr, l), i32At(leafNodePtr, l) == 0);
-    }
-    bestSplit(l);
+/** Leaf l's split: searchSplits' result. */
+function keepSplit(l: i32): void {
+  setI32(splitFeaturePtr, l, foundFeature);
+  if (foundFeature < 0) return;
+  setF64(splitGainPtr, l, foundGain);
+  setI32(splitBinPtr, l, foundBin);
+  setI32(splitMissingLeftPtr, l, foundMissingLeft);
+  setF64(splitGLPtr, l, foundGL);
+  setF64(splitHLPtr, l, foundHL);
+}
+
+/** Leaf l's split: the better of this thread's half (searchSplits' result) and the helper's (at `at`), this one on a tie. */
+function keepBetterSplit(l: i32, at: usize): void {
+  if (load<f64>(at) > foundGain) {
+    foundGain = load<f64>(at);
+    foundGL = load<f64>(at, 8);
+    foundHL = load<f64>(at, 16);
+    foundFeature = load<i32>(at, 24);
+    foundBin = load<i32>(at, 28);
+    foundMissingLeft = load<i32>(at, 32);
   }
+  keepSplit(l);
+}
+
+/** Best split of leaf l over all features (its histogram is built). */
+function bestSplit(l: i32): void {
+  searchSplits(histAt(i32At(leafHistPtr, l)), f64At(leafGPtr, l), f64At(leafHPtr, l), f64At(leafCPtr, l), 0, F);
+  keepSplit(l);
+}
+
+/**
+ * A split's histogram work shared with the helper (see nodeFeatures): the histogram `hist` of the rows
+ * [start, end) of the leaf `a` (the root when end < 0), subtracted from `parent` (0 = none, or the
+ * histogram of the leaf `b`), and the best splits of a and b (-1: not wanted).
+ */
+function sharedNode(hist: usize, parent: usize, start: i32, end: i32, a: i32, b: i32): void {
+  if (end < 0) memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
+  const need = (a >= 0 ? 1 : 0) | (b >= 0 ? 2 : 0);
+  const leaf = helpPtr + HELP_LEAF;
+  if (a >= 0) {
+    store<f64>(leaf, f64At(leafGPtr, a));
+    store<f64>(leaf, f64At(leafHPtr, a), 8);
+    store<f64>(leaf, f64At(leafCPtr, a), 16);
+  }
+  if (b >= 0) {
+    store<f64>(leaf, f64At(leafGPtr, b), 24);
+    store<f64>(leaf, f64At(leafHPtr, b), 32);
+    store<f64>(leaf, f64At(leafCPtr, b), 40);
+  }
+  const seq = request(OP_NODE);
+  setI32(helpPtr, HELP_HIST >> 2, <i32>hist);
+  setI32(helpPtr, HELP_PARENT >> 2, <i32>parent);
+  setI32(helpPtr, HELP_IDX >> 2, <i32>idxPtr);
+  setI32(helpPtr, HELP_GH >> 2, <i32>ghPtr);
+  setI32(helpPtr, HELP_START >> 2, start);
+  setI32(helpPtr, HELP_END >> 2, end);
+  setI32(helpPtr, HELP_NEED >> 2, need);
+  atomic.store<i32>(helpPtr + HELP_SEQ, seq);
+  // This thread's half: its results go to the pool's scratch, not the help block the helper writes.
+  const fm = helpSplit();
+  const mine = splitScratchPtr;
+  nodeFeatures(hist, parent, idxPtr, start, end, need, leaf, mine, 0, fm);
+  awaitHelper(seq);
+  const theirs = helpPtr + HELP_RESULT;
+  if (a >= 0) {
+    loadSplit(mine);
+    keepBetterSplit(a, theirs);
+  }
+  if (b >= 0) {
+    loadSplit(mine + HELP_RESULT_SIZE);
+    keepBetterSplit(b, theirs + HELP_RESULT_SIZE);
+  }
+}
+
+function loadSplit(at: usize): void {
+  foundGain = load<f64>(at);
+  foundGL = load<f64>(at, 8);
+  foundHL = load<f64>(at, 16);
+  foundFeature = load<i32>(at, 24);
+  foundBin = load<i32>(at, 28);
+  foundMissingLeft = load<i32>(at, 32);
+}
+
+/** The helper's side: serves the owner's requests for tree `token` until the owner says it is finished (returns at once when it already is). */
+export function help(token: i32): void {
+  let last = atomic.load<i32>(helpPtr + HELP_SEQ);
+  atomic.store<i32>(helpPtr + HELP_HELPING, token);
+  atomic.notify(helpPtr + HELP_HELPING, 1);
+  while (true) {
+    const seq = atomic.load<i32>(helpPtr + HELP_SEQ);
+    if (seq != last) {
+      serve(load<i32>(helpPtr + HELP_OP));
+      last = seq;
+      atomic.store<i32>(helpPtr + HELP_DONE, seq);
+      continue;
+    }
+    if (atomic.load<i32>(helpPtr + HELP_STOP) == token) break;
+  }
+}
+
+/** The helper's part of a request (the second half; see the owner's side for each op). */
+function serve(op: i32): void {
+  const start = i32At(helpPtr, HELP_START >> 2);
+  const end = i32At(helpPtr, HELP_END >> 2);
+  const idx = <usize>i32At(helpPtr, HELP_IDX >> 2);
+  if (op == OP_NODE) {
+    const saved = ghPtr;
+    ghPtr = <usize>i32At(helpPtr, HELP_GH >> 2);
+    const need = i32At(helpPtr, HELP_NEED >> 2);
+    nodeFeatures(<usize>i32At(helpPtr, HELP_HIST >> 2), <usize>i32At(helpPtr, HELP_PARENT >> 2), idx, start, end, need, helpPtr + HELP_LEAF, helpPtr + HELP_RESULT, helpSplit(), F);
+    ghPtr = saved;
+  } else if (op == OP_PARTITION) {
+    const left = partitionRows(idx, start, end, i32At(helpPtr, HELP_FEATURE >> 2), i32At(helpPtr, HELP_BIN >> 2), i32At(helpPtr, HELP_MISSING_LEFT >> 2));
+    setI32(helpPtr, HELP_LEFT >> 2, left - start);
+    setI32(helpPtr, HELP_TMP >> 2, <i32>tmpPtr);
+  } else if (op == OP_APPLY) {
+    const k = i32At(helpPtr, HELP_CLASS >> 2);
+    const tree = <usize>i32At(helpPtr, HELP_TREE >> 2);
+    addLeafValuesOf(k, idx, <usize>i32At(helpPtr, HELP_RANGES >> 2), <usize>load<i32>(tree, 20), start, end);
+    addToValidationOf(k, tree, nv >> 1, nv);
+  } else if (op == OP_LOSS) lossTerms(start, end);
+  else if (op == OP_GRADIENTS) gradients(start, end);
+}
+
+/** Finds leaf l's split when it can have one (its histogram is built), then files it. */
+function consider(l: i32): void {
+  if (splittable(l)) bestSplit(l);
+  file(l);
+}
+
+/** Leaf l goes to the open leaves if it has a split, else to the finished ones. */
+function file(l: i32): void {
   if (i32At(splitFeaturePtr, l) >= 0) setI32(openPtr, openCount++, l);
   else {
     const slot = i32At(leafHistPtr, l);
@@ -740,36 +995,71 @@ function consider(l: i32): void {
 
 /**
  * Stable partition of positions [start, end) of idx by "code <= bin" (missing code: missingLeft): the
- * left rows move down in place (never past a row not yet read), the right rows wait in tmp.
+ * left rows move down in place (never past a row not yet read), the right rows wait in this thread's
+ * tmp, in order. Returns the end of the left rows.
  */
-function partition(start: i32, end: i32, f: i32, bin: i32, missingLeft: i32): i32 {
+function partitionRows(idx: usize, start: i32, end: i32, f: i32, bin: i32, missingLeft: i32): i32 {
   for (let c = 0; c < 256; c++) store<u8>(goLeftPtr + <usize>c, c <= bin ? 1 : 0);
   store<u8>(goLeftPtr + <usize>i32At(nBinsPtr, f), <u8>missingLeft);
   const codes = columnsPtr + <usize>f * <usize>n;
   let l = start;
   let r = 0;
   for (let i = start; i < end; i++) {
-    const row = i32At(idxPtr, i);
+    const row = i32At(idx, i);
     const g = <i32>load<u8>(goLeftPtr + <usize>load<u8>(codes + <usize>row));
-    setI32(idxPtr, l, row);
+    setI32(idx, l, row);
     setI32(tmpPtr, r, row);
     l += g;
     r += 1 - g;
   }
-  memory.copy(idxPtr + (<usize>l << 2), tmpPtr, <usize>r << 2);
+  return l;
+}
+
+/** partitionRows of this thread's idx, the right rows put after the left ones; with a helper for many rows. */
+function partition(start: i32, end: i32, f: i32, bin: i32, missingLeft: i32): i32 {
+  const idx = idxPtr;
+  if (!helped || end - start < HELP_MIN_ROWS) {
+    const l = partitionRows(idx, start, end, f, bin, missingLeft);
+    memory.copy(idx + (<usize>l << 2), tmpPtr, <usize>(end - l) << 2);
+    return l;
+  }
+  const mid = start + ((end - start) >> 1);
+  const seq = request(OP_PARTITION);
+  setI32(helpPtr, HELP_IDX >> 2, <i32>idx);
+  setI32(helpPtr, HELP_START >> 2, mid);
+  setI32(helpPtr, HELP_END >> 2, end);
+  setI32(helpPtr, HELP_FEATURE >> 2, f);
+  setI32(helpPtr, HELP_BIN >> 2, bin);
+  setI32(helpPtr, HELP_MISSING_LEFT >> 2, missingLeft);
+  atomic.store<i32>(helpPtr + HELP_SEQ, seq);
+  const leftA = partitionRows(idx, start, mid, f, bin, missingLeft) - start;
+  awaitHelper(seq);
+  const leftB = i32At(helpPtr, HELP_LEFT >> 2);
+  const rightA = mid - start - leftA;
+  // Left rows: this thread's, then the helper's; right rows: this thread's, then the helper's.
+  memory.copy(idx + (<usize>(start + leftA) << 2), idx + (<usize>mid << 2), <usize>leftB << 2);
+  const l = start + leftA + leftB;
+  memory.copy(idx + (<usize>l << 2), tmpPtr, <usize>rightA << 2);
+  memory.copy(idx + (<usize>(l + rightA) << 2), <usize>i32At(helpPtr, HELP_TMP >> 2), <usize>(end - mid - leftB) << 2);
   return l;
 }
 
 /**
  * Grows a tree on class k's gradients (at ghAt(k)); returns its node count. A token other than 0 names
- * the tree for a helper (help(token) on another thread), which is told when the tree is finished.
+ * the tree for a helper (help(token) on another thread), which helps with it, with apply() and
+ * validationLoss() until release().
  */
 export function grow(k: i32, token: i32): i32 {
   helpToken = token;
-  const nodes = growTree(k);
-  if (token != 0) atomic.store<i32>(helpPtr + HELP_STOP, token);
+  helped = false;
+  return growTree(k);
+}
+
+/** Tells the helper of the last tree that it is finished. */
+export function release(): void {
+  if (helpToken != 0) atomic.store<i32>(helpPtr + HELP_STOP, helpToken);
   helpToken = 0;
-  return nodes;
+  helped = false;
 }
 
 function growTree(k: i32): i32 {
@@ -782,13 +1072,26 @@ function growTree(k: i32): i32 {
     H += <f64>load<f32>(ghPtr + (<usize>i << 3), 4);
   }
   nodes = 0;
+  work = <f64>n;
   leafCount = 0;
   openCount = 0;
   doneCount = 0;
   poolFree = poolSize;
   for (let s = 0; s < poolSize; s++) setI32(poolFreePtr, s, poolSize - 1 - s);
   const root = newLeaf(newNode(<f64>n), 0, n, 0, G, H, <f64>n);
-  consider(root);
+  if (splittable(root)) {
+    const slot = takeHist(false);
+    setI32(leafHistPtr, root, slot);
+    helped = helpToken != 0 && F > 1 && waitForHelper();
+    if (helped) {
+      sharedNode(histAt(slot), 0, 0, -1, root, -1);
+      file(root);
+    } else {
+      memory.copy(histAt(slot), rootTemplatePtr, <usize>histSize << 3);
+      buildRootFeatures(histAt(slot), 0, F);
+      consider(root);
+    }
+  } else file(root);
   let leaves = 1;
   while (openCount > 0 && leaves < maxLeaves) {
     // Best-first: the open leaf with the largest gain (ties: the earlier in the open list).
@@ -806,6 +1109,7 @@ function growTree(k: i32): i32 {
     const gL = f64At(splitGLPtr, leaf);
     const hL = f64At(splitHLPtr, leaf);
     const mid = partition(start, end, f, bin, ml);
+    work += <f64>(end - start);
     const l = newLeaf(newNode(<f64>(mid - start)), start, mid, depth + 1, gL, hL, <f64>(mid - start));
     const r = newLeaf(newNode(<f64>(end - mid)), mid, end, depth + 1, f64At(leafGPtr, leaf) - gL, f64At(leafHPtr, leaf) - hL, <f64>(end - mid));
     const id = i32At(leafNodePtr, leaf);
@@ -829,18 +1133,18 @@ function growTree(k: i32): i32 {
     if (needL || needR) {
       const small = f64At(leafCPtr, l) <= f64At(leafCPtr, r) ? l : r;
       const large = small == l ? r : l;
-      const hs = takeHist();
-      buildHistograms(histAt(hs), i32At(leafStartPtr, small), i32At(leafEndPtr, small), false);
-      const ph = histAt(parent);
-      const sh = histAt(hs);
-      let i = 0;
-      for (; i + 2 <= histSize; i += 2) {
-        const a = ph + (<usize>i << 3);
-        v128.store(a, f64x2.sub(v128.load(a), v128.load(sh + (<usize>i << 3))));
-      }
-      for (; i < histSize; i++) setF64(ph, i, f64At(ph, i) - f64At(sh, i));
+      const hs = takeHist(true);
+      work += f64At(leafCPtr, small);
       setI32(leafHistPtr, small, hs);
       setI32(leafHistPtr, large, parent);
+      if (helped) {
+        sharedNode(histAt(hs), histAt(parent), i32At(leafStartPtr, small), i32At(leafEndPtr, small), splittable(small) ? small : -1, splittable(large) ? large : -1);
+        file(l);
+        file(r);
+        continue;
+      }
+      buildFeatures(histAt(hs), idxPtr, i32At(leafStartPtr, small), i32At(leafEndPtr, small), 0, F);
+      subtractHistogram(histAt(parent), histAt(hs), 0, histSize);
     } else releaseHist(parent);
     consider(l);
     consider(r);

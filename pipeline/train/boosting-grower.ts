@@ -62,6 +62,8 @@ export interface WasmTreeArrays {
   missingLeft: Int32Array;
   value: Float64Array;
   count: Float64Array;
+  /** Rows its histograms and partitions went through (treeWork). */
+  work: number;
 }
 
 interface BoostingExports {
@@ -83,11 +85,13 @@ interface BoostingExports {
   codesAt(): number;
   columnsAt(): number;
   gradients(start: number, end: number): void;
+  sharedGradients(start: number, mid: number, end: number): void;
+  treeWork(): number;
   grow(k: number, token: number): number;
   help(token: number): void;
   helpAt(): number;
-  addLeafValues(k: number): void;
-  addToValidation(k: number): void;
+  apply(k: number): void;
+  release(): void;
   validationLoss(): number;
   leavesGrown(): number;
   outFeatureAt(): number;
@@ -144,22 +148,31 @@ export class WasmBoostingThread {
     this.exports.gradients(start, end);
   }
 
+  /** The same, with the helper of the last tree (until release()) taking rows [mid, end). */
+  sharedGradients(start: number, mid: number, end: number): void {
+    this.exports.sharedGradients(start, mid, end);
+  }
+
   /**
    * Grows class k's tree and adds its leaf values to class k's training and validation raw scores; returns
    * the tree's nodes (copies when `copy`: the views change with the next tree). A helpToken other than 0
-   * lets another thread's help(helpToken) build half of each large histogram.
+   * lets another thread's help(helpToken) share the work, and the next validationLoss(), until release().
    */
   growAndApply(k: number, copy: boolean, helpToken = 0): WasmTreeArrays {
     const w = this.exports;
     const nodes = w.grow(k, helpToken);
-    w.addLeafValues(k);
-    if (this.job.validRows > 0) w.addToValidation(k);
+    w.apply(k);
     const t = this.tree(nodes);
     if (!copy) return t;
-    return { feature: t.feature.slice(), bin: t.bin.slice(), left: t.left.slice(), right: t.right.slice(), missingLeft: t.missingLeft.slice(), value: t.value.slice(), count: t.count.slice() };
+    return { feature: t.feature.slice(), bin: t.bin.slice(), left: t.left.slice(), right: t.right.slice(), missingLeft: t.missingLeft.slice(), value: t.value.slice(), count: t.count.slice(), work: t.work };
   }
 
-  /** Builds half of each large histogram of the tree another thread grows with this token, until that tree is finished. */
+  /** Tells the helper of the last tree grown with a helpToken that it is finished. */
+  release(): void {
+    this.exports.release();
+  }
+
+  /** Takes half of the work of the tree another thread grows with this token, until that thread releases it. */
   help(token: number): void {
     this.exports.help(token);
   }
@@ -176,6 +189,7 @@ export class WasmBoostingThread {
       missingLeft: new Int32Array(b, w.outMissingLeftAt(), nodes),
       value: new Float64Array(b, w.outValueAt(), nodes),
       count: new Float64Array(b, w.outCountAt(), nodes),
+      work: w.treeWork(),
     };
   }
 }

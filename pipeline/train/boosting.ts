@@ -265,43 +265,55 @@ async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options
   const workers = threads > 1 ? await ClassTreeWorkers.start(threads - 1, (i) => ({ op: "wasm-job", fit: job, thread: i + 1 })) : null;
   const chunk = Array.from({ length: threads + 1 }, (_, c) => Math.floor((c * n) / threads));
   // Class k's tree grows on thread (k + 1) % threads (0 = this one), except on two threads with an odd
-  // number of classes: the worker takes the first (K - 1) / 2 and then helps this thread with its last
-  // one (half of each large histogram), so that neither thread waits for a whole tree of the other's.
+  // number of classes, where the worker grows (K - 1) / 2 trees, this thread as many, and then the two
+  // share the last one (helpedSchedule), so that neither waits for a whole tree of the other's.
   const helped = threads === 2 && K % 2 === 1 && job.features > 1;
-  const owner = (k: number) => (threads === 1 ? 0 : helped ? (k < (K - 1) / 2 ? 1 : 0) : (k + 1) % threads);
-  let lastRemote = -1;
-  for (let k = 0; k < K; k++) if (owner(k) === 1) lastRemote = k;
+  const work = new Float64Array(K);
   const validationLoss = job.validRows > 0 ? [fit.validationLoss()] : [];
   const trees: TreeJson[] = [];
   let iterations = 0;
   let token = 0;
+  // With a helper, each iteration ends with the next one's gradients, computed by the helper and this
+  // thread before the helper is released (no messages).
+  let gradientsReady = false;
   try {
     for (let it = 0; it < p.max_iter; it++) {
-      const grads: Promise<unknown>[] = [];
-      for (let c = 1; c < threads; c++) grads.push(workers!.request(c - 1, { op: "wasm-gradients", start: chunk[c]!, end: chunk[c + 1]! }));
-      fit.local.gradients(chunk[0]!, chunk[1]!);
-      await Promise.all(grads);
+      if (!gradientsReady) {
+        const grads: Promise<unknown>[] = [];
+        for (let c = 1; c < threads; c++) grads.push(workers!.request(c - 1, { op: "wasm-gradients", start: chunk[c]!, end: chunk[c + 1]! }));
+        fit.local.gradients(chunk[0]!, chunk[1]!);
+        await Promise.all(grads);
+      }
       const iterJson: TreeJson[] = new Array<TreeJson>(K);
       const offset = (k: number) => (it === 0 ? initScores[k]! : 0);
       token = helped ? it + 1 : 0;
+      // Thread t's classes, in the order it grows them; with help, this thread's last one is shared.
+      const plan = helped ? helpedSchedule(work) : Array.from({ length: threads }, (_, t) => Array.from({ length: K }, (_, k) => k).filter((k) => (k + 1) % threads === t));
+      const keep = (k: number, at: WasmTreeArrays) => {
+        work[k] = at.work;
+        iterJson[k] = fit.treeJson(at, k, offset(k));
+      };
       const remote: Promise<void>[] = [];
-      for (let k = 0; k < K; k++)
-        if (owner(k) !== 0)
+      for (let t = 1; t < threads; t++)
+        plan[t]!.forEach((k, j) =>
           remote.push(
-            workers!.request(owner(k) - 1, { op: "wasm-tree", k, help: k === lastRemote ? token : 0 }).then((reply) => {
+            workers!.request(t - 1, { op: "wasm-tree", k, help: j === plan[t]!.length - 1 ? token : 0 }).then((reply) => {
               if (!reply.wasmTree) throw new Error(`boosting worker returned no tree for class ${k}`);
-              iterJson[k] = fit.treeJson(reply.wasmTree, k, offset(k));
+              keep(k, reply.wasmTree);
             }),
-          );
-      for (let k = 0; k < K; k++) if (owner(k) === 0) iterJson[k] = fit.treeJson(fit.local.growAndApply(k, false, k === K - 1 ? token : 0), k, offset(k));
+          ),
+        );
+      plan[0]!.forEach((k, j) => keep(k, fit.local.growAndApply(k, false, j === plan[0]!.length - 1 ? token : 0)));
       await Promise.all(remote);
       trees.push(...iterJson);
       iterations++;
       options.onIteration?.(iterations, p.max_iter);
-      if (job.validRows > 0) {
-        validationLoss.push(fit.validationLoss());
-        if (shouldStop(validationLoss, p.n_iter_no_change, p.tol)) break;
-      }
+      // The helper of the last tree also takes half of the validation loss and of the next gradients.
+      const stop = job.validRows > 0 && (validationLoss.push(fit.validationLoss()), shouldStop(validationLoss, p.n_iter_no_change, p.tol));
+      gradientsReady = helped && !stop && it + 1 < p.max_iter;
+      if (gradientsReady) fit.local.sharedGradients(0, chunk[1]!, n);
+      fit.local.release();
+      if (stop) break;
     }
   } finally {
     // A helper still waiting on a tree that an error left unfinished would spin for ever.
@@ -309,6 +321,35 @@ async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options
     await workers?.stop();
   }
   return { trees, iterations, validationLoss };
+}
+
+/**
+ * The two threads' classes when they share one tree (K odd): the tree that cost most last iteration is
+ * shared (this thread's last), the others go, largest first, to the thread whose trees cost less so far,
+ * (K - 1) / 2 each, this thread first on a tie (the worker's trees reach it later, by message). Costs are
+ * the trees' work counts, which do not depend on timing: the schedule is the same on every run, and the
+ * trees are the same on any schedule.
+ */
+export function helpedSchedule(work: Float64Array): [number[], number[]] {
+  const K = work.length;
+  const byWork = Array.from({ length: K }, (_, k) => k).sort((a, b) => work[b]! - work[a]! || b - a);
+  const shared = byWork[0]!;
+  const mine: number[] = [];
+  const theirs: number[] = [];
+  let mineWork = 0;
+  let theirWork = 0;
+  for (const k of byWork.slice(1)) {
+    if (theirs.length === (K - 1) / 2 || (mine.length < (K - 1) / 2 && mineWork <= theirWork)) {
+      mine.push(k);
+      mineWork += work[k]!;
+    } else {
+      theirs.push(k);
+      theirWork += work[k]!;
+    }
+  }
+  mine.sort((a, b) => a - b).push(shared);
+  theirs.sort((a, b) => a - b);
+  return [mine, theirs];
 }
 
 /** scikit-learn's rule: stop when none of the last n scores beats the one before them by more than tol. */
