@@ -742,14 +742,24 @@ function subtractHistogram(parent: usize, child: usize, i0: i32, i1: i32): void 
 
 /**
  * The features [f0, f1) part of a split's histogram work: the histogram `hist` of the rows at positions
- * [start, end) of idx (the root's: end < 0, counts already copied from the template), subtracted from
+ * [start, end) of idx (the root's when end < 0), subtracted from
  * `parent` unless 0, then the best splits of the leaves whose G, H, C are at leaf (bit 0 of need: hist's,
  * bit 1: parent's), written to result (HELP_RESULT's layout).
  */
 function nodeFeatures(hist: usize, parent: usize, idx: usize, start: i32, end: i32, need: i32, leaf: usize, result: usize, f0: i32, f1: i32): void {
-  if (end < 0) buildRootFeatures(hist, f0, f1);
-  else buildFeatures(hist, idx, start, end, f0, f1);
-  if (parent != 0) subtractHistogram(parent, hist, featureStart(f0), featureStart(f1));
+  // Each thread clears (or copies the root's template into) its own features' part: the cache lines of
+  // that part then stay with the thread that builds, derives and searches them.
+  const i0 = featureStart(f0);
+  const bytes = <usize>(featureStart(f1) - i0) << 3;
+  const part = hist + (<usize>i0 << 3);
+  if (end < 0) {
+    memory.copy(part, rootTemplatePtr + (<usize>i0 << 3), bytes);
+    buildRootFeatures(hist, f0, f1);
+  } else {
+    memory.fill(part, 0, bytes);
+    buildFeatures(hist, idx, start, end, f0, f1);
+  }
+  if (parent != 0) subtractHistogram(parent, hist, i0, featureStart(f1));
   if (need & 1) {
     searchSplits(hist, load<f64>(leaf), load<f64>(leaf, 8), load<f64>(leaf, 16), f0, f1);
     saveSplit(result);
@@ -883,12 +893,11 @@ function bestSplit(l: i32): void {
 }
 
 /**
- * A split's histogram work shared with the helper (see nodeFeatures): the histogram `hist` of the rows
+ * A split's histogram work shared with the helper (see nodeFeatures): the histogram `hist` (not yet cleared) of the rows
  * [start, end) of the leaf `a` (the root when end < 0), subtracted from `parent` (0 = none, or the
  * histogram of the leaf `b`), and the best splits of a and b (-1: not wanted).
  */
 function sharedNode(hist: usize, parent: usize, start: i32, end: i32, a: i32, b: i32): void {
-  if (end < 0) memory.copy(hist, rootTemplatePtr, <usize>histSize << 3);
   const need = (a >= 0 ? 1 : 0) | (b >= 0 ? 2 : 0);
   const leaf = helpPtr + HELP_LEAF;
   if (a >= 0) {
@@ -1133,7 +1142,7 @@ function growTree(k: i32): i32 {
     if (needL || needR) {
       const small = f64At(leafCPtr, l) <= f64At(leafCPtr, r) ? l : r;
       const large = small == l ? r : l;
-      const hs = takeHist(true);
+      const hs = takeHist(!helped);
       work += f64At(leafCPtr, small);
       setI32(leafHistPtr, small, hs);
       setI32(leafHistPtr, large, parent);
