@@ -362,9 +362,12 @@ function readConstants(): void {
   q = f64x2.add(f64x2.splat(1.0), f64x2.mul(r, q));
   const m0 = i32x4.extract_lane(mi, 0);
   const m1 = i32x4.extract_lane(mi, 1);
-  const p2 = f64x2.replace_lane(f64x2.splat(f64At(pow2Ptr, (m0 >> 8) + 1075)), 1, f64At(pow2Ptr, (m1 >> 8) + 1075));
   const tab = f64x2.replace_lane(f64x2.splat(f64At(expTablePtr, m0 & 255)), 1, f64At(expTablePtr, m1 & 255));
-  return f64x2.mul(f64x2.mul(p2, tab), q);
+  // pow2[(m >> 8) + 1075] * tab * q, with the power of two added to the exponent bits instead: for
+  // x > -700 the result is at least 2^-1010, a normal double, so scaling by a power of two before or
+  // after the rounding of tab * q gives the same bits.
+  const scale = i64x2.shl(i64x2.extend_low_i32x4_s(i32x4.shr_s(mi, 8)), 52);
+  return i64x2.add(f64x2.mul(tab, q), scale);
 }
 
 /**
