@@ -62,4 +62,27 @@ console.log("trees", trees.length);
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe("trees 6");
   }, 90_000);
+
+  it("boosting's pool, started before the data is binned, never keeps the process alive either, also after a refused fit", async () => {
+    const script = join(dir, "boost.mts");
+    const boosting = pathToFileURL(join(PROJECT_ROOT, "pipeline", "train", "boosting.ts")).href;
+    await writeFile(
+      script,
+      `import { BOOSTING_DEFAULTS, fitBoosting } from ${JSON.stringify(boosting)};
+const rows = 600;
+const features = [0, 1].map((f) => Float64Array.from({ length: rows }, (_, i) => ((i * (f + 3)) % 17) / 17));
+const y = Int32Array.from({ length: rows }, (_, i) => (features[0][i] + features[1][i] > 1 ? 1 : i % 3 === 0 ? 2 : 0));
+const X = { rows, features, names: ["a", "b"] };
+const fit = await fitBoosting(X, y, 3, { ...BOOSTING_DEFAULTS, max_iter: 5, n_jobs: 2 });
+// Refused after the pool has grown to two workers (class weights are resolved once the data is binned).
+await fitBoosting(X, y, 3, { ...BOOSTING_DEFAULTS, class_weight: { hot: 2 }, n_jobs: 3 }).catch((e) => console.log("refused:", e.message));
+console.log("trees", fit.trees.length);
+`,
+    );
+    const tsx = join(PROJECT_ROOT, "node_modules", ".bin", "tsx");
+    const r = spawnSync(tsx, [script], { encoding: "utf8", timeout: 60_000 });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe("refused: class_weight given per class name needs options.classNames with 3 names\ntrees 15");
+  }, 90_000);
 });

@@ -155,6 +155,7 @@ export async function fitBoosting(X: TrainMatrix, y: Int32Array, nClasses: numbe
   }
   const K = nClasses;
   const threads = Math.max(1, Math.min(K, p.n_jobs === undefined ? 1 : p.n_jobs === 0 ? os.availableParallelism() : p.n_jobs));
+  if (threads > 1) ClassTreeWorkers.prewarm(threads - 1);
   const data = binMatrix(train.X, Math.min(p.max_bins, 255), threads > 1);
   const n = train.X.rows;
   const classWeight = resolveClassWeights(train.y, K, p.class_weight, options.classNames);
@@ -1049,6 +1050,17 @@ export interface BoostingReply {
 const idleBoostingWorkers: Worker[] = [];
 let nextBoostingJob = 1;
 
+function spawnBoostingWorker(): Worker {
+  const w = new Worker(workerEntry("boosting-worker"));
+  w.on("exit", () => {
+    const j = idleBoostingWorkers.indexOf(w);
+    if (j >= 0) idleBoostingWorkers.splice(j, 1);
+  });
+  // A worker that fails while idle exits and leaves the pool; one in use reports to its fit (ClassTreeWorkers).
+  w.on("error", () => {});
+  return w;
+}
+
 /** Worker threads that compute gradients and grow class trees on request (pipeline/train/boosting-worker.ts). */
 class ClassTreeWorkers {
   private readonly pending = new Map<number, { resolve: (r: BoostingReply) => void; reject: (e: Error) => void }>();
@@ -1081,18 +1093,17 @@ class ClassTreeWorkers {
   }
 
   static async start(count: number, jobFor: (worker: number) => BoostingJobMessage): Promise<ClassTreeWorkers> {
-    const url = workerEntry("boosting-worker");
-    const workers = Array.from({ length: count }, () => {
-      const idle = idleBoostingWorkers.pop();
-      if (idle) return idle;
-      const w = new Worker(url);
-      w.on("exit", () => {
-        const j = idleBoostingWorkers.indexOf(w);
-        if (j >= 0) idleBoostingWorkers.splice(j, 1);
-      });
-      return w;
-    });
+    const workers = Array.from({ length: count }, () => idleBoostingWorkers.pop() ?? spawnBoostingWorker());
     return new ClassTreeWorkers(workers, jobFor);
+  }
+
+  /** Has `count` workers in the pool: a fit calls this before binning its data, so that new ones boot meanwhile. */
+  static prewarm(count: number): void {
+    while (idleBoostingWorkers.length < count) {
+      const w = spawnBoostingWorker();
+      w.unref();
+      idleBoostingWorkers.push(w);
+    }
   }
 
   request(worker: number, body: BoostingWork): Promise<BoostingReply> {
