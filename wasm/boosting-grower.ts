@@ -878,14 +878,7 @@ function keepSplit(l: i32): void {
 
 /** Leaf l's split: the better of this thread's half (searchSplits' result) and the helper's (at `at`), this one on a tie. */
 function keepBetterSplit(l: i32, at: usize): void {
-  if (load<f64>(at) > foundGain) {
-    foundGain = load<f64>(at);
-    foundGL = load<f64>(at, 8);
-    foundHL = load<f64>(at, 16);
-    foundFeature = load<i32>(at, 24);
-    foundBin = load<i32>(at, 28);
-    foundMissingLeft = load<i32>(at, 32);
-  }
+  if (load<f64>(at) > foundGain) loadSplit(at);
   keepSplit(l);
 }
 
