@@ -310,7 +310,11 @@ async function iterateInWasm(fit: WasmBoostingFit, p: BoostingFitParams, options
       iterations++;
       options.onIteration?.(iterations, p.max_iter);
       // The helper of the last tree also takes half of the validation loss and of the next gradients.
-      const stop = job.validRows > 0 && (validationLoss.push(fit.validationLoss()), shouldStop(validationLoss, p.n_iter_no_change, p.tol));
+      let stop = false;
+      if (job.validRows > 0) {
+        validationLoss.push(fit.validationLoss());
+        stop = shouldStop(validationLoss, p.n_iter_no_change, p.tol);
+      }
       gradientsReady = helped && !stop && it + 1 < p.max_iter;
       if (gradientsReady) fit.local.sharedGradients(0, chunk[1]!, n);
       fit.local.release();
