@@ -696,6 +696,8 @@ export const ServingSchema = z
     host: z.string().min(1).default("0.0.0.0"),
     /** Records per POST /predict/batch. */
     max_batch: positiveInt.max(100_000).default(1000),
+    /** Threads that share a large batch, the request's own included (default: 2 on a machine with 2 or more cores, else 1). */
+    batch_threads: z.number().int().min(1).max(16).optional(),
     /** Largest request body accepted (413 above). */
     body_limit_bytes: positiveInt.default(1_048_576),
     /** On SIGTERM: how long in-flight requests may take before the process exits anyway. */

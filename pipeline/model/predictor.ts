@@ -16,6 +16,10 @@ export interface CompiledPredictor {
   predictRow(row: Float64Array, out: Float64Array): void;
   /** The same for `n` encoded rows laid end to end (`width` values each); `out` gets k values per row. */
   predictRows(rows: Float64Array, n: number, width: number, out: Float64Array): void;
+  /** The answered class of rows [from, to) of `proba` (k values per row) into `out` (argmax, or the model's decision weights). */
+  chooseClasses(proba: Float64Array, from: number, to: number, out: Int32Array): void;
+  /** Contract check + encoding of many records, record i encoded at row i of `matrix` (a record with errors leaves its row unspecified). */
+  checkRecords(raws: readonly unknown[], options: CheckOptions | undefined, matrix: Float64Array): CheckedRecord[];
   /** Contract check + encoding + prediction of one raw record; `probabilities` is null when it has errors. */
   predictRecord(raw: unknown, options?: CheckOptions): RecordPrediction;
   /** The same for many records: every record checked, the valid ones predicted together (faster per row). */
@@ -47,18 +51,19 @@ export interface PackedForest {
   combine: "mean" | "sum_softmax";
   roots: Int32Array;
   /** 16 bytes per node (layout above). */
-  nodes: ArrayBuffer;
+  nodes: ArrayBuffer | SharedArrayBuffer;
   leafValues: Float64Array;
 }
 
 const MISSING_LEFT = 1 << 30;
 const FEATURE_MASK = MISSING_LEFT - 1;
 
-export function packForest(model: ModelArtifact): PackedForest {
+/** `shared`: the nodes in a SharedArrayBuffer, so threads that serve the same model walk one copy. */
+export function packForest(model: ModelArtifact, options: { shared?: boolean } = {}): PackedForest {
   const k = model.classes.length;
   const trees = model.model.trees;
   const total = trees.reduce((s, t) => s + t.feature.length, 0);
-  const nodes = new ArrayBuffer(total * 16);
+  const nodes = options.shared ? new SharedArrayBuffer(total * 16) : new ArrayBuffer(total * 16);
   const f64 = new Float64Array(nodes);
   const i32 = new Int32Array(nodes);
   const roots = new Int32Array(trees.length);
@@ -104,9 +109,18 @@ export function packForest(model: ModelArtifact): PackedForest {
   return { nClasses: k, combine: treeCombine(model.model.algorithm, model.model.combine), roots, nodes, leafValues: Float64Array.from(distinct) };
 }
 
-/** The buffers to transfer with postMessage. */
+/** The buffers to transfer with postMessage (shared nodes are posted, not transferred). */
 export function packedForestBuffers(p: PackedForest): ArrayBuffer[] {
-  return [p.roots.buffer as ArrayBuffer, p.nodes, p.leafValues.buffer as ArrayBuffer];
+  const nodes = p.nodes instanceof SharedArrayBuffer ? [] : [p.nodes];
+  return [p.roots.buffer as ArrayBuffer, ...nodes, p.leafValues.buffer as ArrayBuffer];
+}
+
+/** The packed forest with its nodes in shared memory: itself when they already are, else a copy. */
+export function sharedPackedForest(p: PackedForest): PackedForest {
+  if (p.nodes instanceof SharedArrayBuffer) return p;
+  const nodes = new SharedArrayBuffer(p.nodes.byteLength);
+  new Uint8Array(nodes).set(new Uint8Array(p.nodes));
+  return { ...p, nodes };
 }
 
 const predictors = new WeakMap<ModelArtifact, CompiledPredictor>();
@@ -281,6 +295,13 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     classes: model.classes,
     predictRow,
     predictRows,
+    chooseClasses(proba, from, to, out) {
+      for (let i = from; i < to; i++) out[i] = chooseClass(proba, i * k, k, weights);
+    },
+    checkRecords(raws, options, matrix) {
+      const width = contract.width;
+      return raws.map((raw, i) => checkRecord(contract, raw, options, matrix.subarray(i * width, (i + 1) * width)));
+    },
     predictRecords(raws, options) {
       const width = contract.width;
       const n = raws.length;

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import os from "node:os";
 import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { resolve } from "node:path";
@@ -9,7 +10,9 @@ import { pino, type DestinationStream, type Logger } from "pino";
 import type { z } from "zod";
 import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/schema.js";
 import type { FieldProblem } from "../model/input-contract.js";
-import { compilePredictor, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
+import { compilePredictor, packForest, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
+import { batchAnswerWriter, batchItemsWriter, type PredictedRows } from "./batch-items.js";
+import { startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
 import { monitoringRoutes } from "./monitoring/routes.js";
 import { createMonitor, type Monitor } from "./monitoring/state.js";
 import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.js";
@@ -76,6 +79,8 @@ export interface ServingContext {
   draining: boolean;
   /** Requests answered by the /predict fast path (predict-fast-path.ts) rather than fastify's route. */
   fastPathAnswers: number;
+  /** Batch records predicted on a helper thread (batch-helpers.ts) rather than the request's. */
+  batchRowsHelped: number;
 }
 
 declare module "fastify" {
@@ -99,6 +104,8 @@ function requestIdOf(req: IncomingMessage): string {
   return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
 const NO_WARNINGS: FieldProblem[] = [];
+/** Below this many records a batch stays on its thread: a message to a helper and back costs more than the rows. */
+const MIN_SHARED_BATCH = 128;
 
 async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: string): Promise<KeyStore> {
   const entries = [];
@@ -236,7 +243,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // JSON only: fastify also parses text/plain by default, which would turn a wrong content type into a 400 instead of a 415.
   app.removeContentTypeParser("text/plain");
 
-  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs, draining: false, fastPathAnswers: 0 };
+  const context: ServingContext = { config, state, metrics, keys, logger, monitor, service, revision, flushLogs, draining: false, fastPathAnswers: 0, batchRowsHelped: 0 };
   app.decorate("serving", context);
   app.decorateRequest("principal", null);
 
@@ -486,6 +493,22 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     },
   });
 
+  // Large batches are shared with helper threads (batch-helpers.ts), started by the first one: a
+  // server that never gets a batch never pays for them.
+  const batchThreads = config.batch_threads ?? Math.min(2, os.availableParallelism());
+  let batchHelpers: BatchHelpers | null = null;
+  const helpersFor = (rows: number): BatchHelpers | null => {
+    if (batchThreads < 2 || rows < MIN_SHARED_BATCH || state.status !== "ready") return null;
+    if (batchHelpers === null) {
+      const served = state.served;
+      batchHelpers = startBatchHelpers({ model: served.model, packed: served.packed ?? packForest(served.model, { shared: true }), width: predictor!.contract.width, threads: batchThreads - 1, capacity: config.max_batch });
+      app.addHook("onClose", async () => batchHelpers?.close());
+    }
+    return batchHelpers;
+  };
+  const writeItems = state.status === "ready" ? batchItemsWriter(state.served.model.classes) : null;
+  const writeBatchAnswer = batchAnswerWriter();
+
   app.post("/predict/batch", { config: { auth: "predict" }, schema: { response: PREDICT_BATCH_RESPONSE } }, async (request, reply) => {
     const started = performance.now();
     if (state.status !== "ready") throw notReady();
@@ -504,29 +527,57 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       metrics.countRejection("batch_too_large");
       throw new HttpError(413, "payload_too_large", `the batch has ${records.length} records; at most ${config.max_batch} per request`);
     }
-    // All records checked, the valid ones predicted together (tree by tree: cache-friendly).
-    const results = predictor!.predictRecords(records, checkOptions);
+    const n = records.length;
+    const p = predictor!;
+    const width = p.contract.width;
+    const k = p.classes.length;
+    const helpers = helpersFor(n);
+    const shared = helpers?.acquire(n) ?? null;
+    // All records checked first: one bad record and nothing is predicted.
+    const matrix = shared?.matrix ?? new Float64Array(n * width);
+    const checked = p.checkRecords(records, checkOptions, matrix);
     let fields: FieldProblem[] | null = null;
-    for (let i = 0; i < results.length; i++) {
-      const p = results[i]!;
-      if (!p.checked.ok) {
+    let bad = 0;
+    const warnings = new Map<number, FieldProblem[]>();
+    for (let i = 0; i < n; i++) {
+      const c = checked[i]!;
+      if (!c.ok) {
+        bad++;
         fields ??= [];
-        if (fields.length < 100) fields.push(...batchFields(i, p.checked.errors));
-      }
+        if (fields.length < 100) fields.push(...batchFields(i, c.errors));
+      } else if (c.warnings.length > 0) warnings.set(i, c.warnings);
     }
     if (fields) {
       metrics.countRejection(fields[0]!.kind);
-      const bad = results.filter((r) => !r.checked.ok).length;
-      throw new HttpError(400, "invalid_input", `${bad} of ${records.length} records cannot be predicted; nothing was predicted (the fields name each problem)`, { fields });
+      throw new HttpError(400, "invalid_input", `${bad} of ${n} records cannot be predicted; nothing was predicted (the fields name each problem)`, { fields });
     }
-    const perRecord = (performance.now() - started) / records.length;
-    const predictions = results.map((p, i) => {
-      const id = `${request.id}:${i}`;
-      const a = answer(id, p, perRecord);
-      return { index: i, request_id: id, class: a.class, probabilities: a.probabilities, confidence: a.confidence, warnings: a.warnings };
-    });
-    reply.header("x-model-version", servedVersion);
-    return { predictions, model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id };
+    const rows: PredictedRows = { requestId: request.id, proba: shared?.proba ?? new Float64Array(n * k), classIndex: shared?.classIndex ?? new Int32Array(n), warnings };
+    // Rows [from, to) walked (tree by tree, cache-friendly) and their items written on this thread.
+    const predictHere = (from: number, to: number): string => {
+      p.predictRows(matrix.subarray(from * width, to * width), to - from, width, rows.proba.subarray(from * k, to * k));
+      p.chooseClasses(rows.proba, from, to, rows.classIndex);
+      return writeItems!(rows, from, to);
+    };
+    // This thread takes the first share, helper h the share after it.
+    const shares = shared ? shared.helpers + 1 : 1;
+    const edge = (i: number) => Math.round((i * n) / shares);
+    for (let h = 0; h + 1 < shares; h++) {
+      const from = edge(h + 1);
+      const to = edge(h + 2);
+      helpers!.start(h, { from, to, requestId: request.id, warnings: [...warnings].filter(([i]) => i >= from && i < to) });
+    }
+    const pieces = [predictHere(0, edge(1))];
+    for (let h = 0; h + 1 < shares; h++) {
+      const items = helpers!.finish(h);
+      if (items !== null) context.batchRowsHelped += edge(h + 2) - edge(h + 1);
+      pieces.push(items ?? predictHere(edge(h + 1), edge(h + 2)));
+    }
+    const perRecord = (performance.now() - started) / n;
+    for (let i = 0; i < n; i++) {
+      answer(`${request.id}:${i}`, { checked: checked[i]!, classIndex: rows.classIndex[i]!, probabilities: rows.proba.subarray(i * k, (i + 1) * k) }, perRecord);
+    }
+    reply.header("x-model-version", servedVersion).type(JSON_TYPE);
+    return writeBatchAnswer(pieces, { model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id });
   });
 
   // ─── MONITORING PLUG-IN POINT (2/2): the monitoring routes and the dashboard (pipeline/serve/monitoring/). ───

@@ -1,11 +1,10 @@
 import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { z } from "zod";
 import { InputError, UsageError } from "../core/errors.js";
 import { sha256Hex } from "../core/hash.js";
+import { workerEntry } from "../core/worker-entry.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
 import { modelContentHash } from "../model/identity.js";
 import { parseModel } from "../model/load.js";
@@ -192,7 +191,7 @@ export interface LoadOptions {
 export async function loadServedModel(source: ResolvedModelSource, options: LoadOptions = {}): Promise<ModelState> {
   let entry: URL;
   try {
-    entry = workerEntry();
+    entry = workerEntry(import.meta.url, "model-load-worker");
   } catch {
     return loadServedModelHere(source, options);
   }
@@ -219,20 +218,8 @@ export async function loadForTransfer(source: ResolvedModelSource, options: Load
   const state = await loadServedModelHere(source, options);
   if (state.status !== "ready") return { state, transfer: [] };
   const served = state.served;
-  const packed = packForest(served.model);
+  // Shared, so the batch helper threads (batch-helpers.ts) walk the same nodes as this thread.
+  const packed = packForest(served.model, { shared: true });
   const light: ModelArtifact = { ...served.model, model: { ...served.model.model, trees: [] } };
   return { state: { ...state, served: { ...served, model: light, packed } }, transfer: packedForestBuffers(packed) };
-}
-
-/**
- * The loader thread's entry: model-load-worker.js beside this module (compiled or bundled); under
- * tsx/vitest a small bootstrap that registers tsx in the worker first (as pipeline/train/forest.ts does).
- */
-function workerEntry(): URL {
-  if (!import.meta.url.endsWith(".ts")) return new URL("./model-load-worker.js", import.meta.url);
-  const tsxRoot = dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
-  const tsxApi = pathToFileURL(join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
-  const target = new URL("./model-load-worker.ts", import.meta.url).href;
-  const bootstrap = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(target)});\n`;
-  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
 }

@@ -1,12 +1,10 @@
 import type { TreeArrays } from "../model/tree-eval.js";
-import { createRequire } from "node:module";
 import os from "node:os";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { TreeJson } from "../model/artifact-schema.js";
 import { binMatrix, type BinnedMatrix } from "./binning.js";
 import { deriveSeed, Random } from "../core/random.js";
+import { workerEntry as workerEntryBeside } from "../core/worker-entry.js";
 import { PresortedForestGrower, presortFeatures, usePresorted, type PresortedFeatures } from "./forest-grower.js";
 import { checkTrainingInput, growParams, growTree, resolveClassWeights, type GrowParams, type TrainMatrix, type TreeFitParams } from "./tree.js";
 
@@ -164,19 +162,9 @@ export async function fitForest(
   return fitOnWorkers(job, params.n_trees, workers, url, options.onTree);
 }
 
-/**
- * The entry of a worker module next to this one (`name` without extension). From compiled JS it is
- * name.js. Under tsx/vitest this module is the .ts source: the worker then starts from a tiny ESM
- * bootstrap that registers tsx's loader in the worker thread before importing name.ts (`--import tsx` in
- * a worker's execArgv does not reach the worker's own module loading on Node 20).
- */
+/** The entry of a worker module next to this one (`name` without extension). */
 export function workerEntry(name = "forest-worker"): URL {
-  if (!import.meta.url.endsWith(".ts")) return new URL(`./${name}.js`, import.meta.url);
-  const tsxRoot = path.dirname(createRequire(import.meta.url).resolve("tsx/package.json"));
-  const tsxApi = pathToFileURL(path.join(tsxRoot, "dist", "esm", "api", "index.mjs")).href;
-  const entry = new URL(`./${name}.ts`, import.meta.url).href;
-  const bootstrap = `import { register } from ${JSON.stringify(tsxApi)};\nregister();\nawait import(${JSON.stringify(entry)});\n`;
-  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
+  return workerEntryBeside(import.meta.url, name);
 }
 
 /** A tree as typed arrays: posted from a worker by transferring buffers instead of cloning JS arrays. */
