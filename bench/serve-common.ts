@@ -139,6 +139,15 @@ export async function startCeilingServer(): Promise<Started> {
   return started;
 }
 
+/** The floor (bench/serve-floor.ts, from dist/ as `buildServer` compiled it): node:http and the forest, nothing else. */
+export async function startFloorServer(model: string): Promise<Started> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [path.join(ROOT, "dist/bench/serve-floor.js"), path.join(ROOT, model), String(port)], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  const started = track("floor", child, `http://127.0.0.1:${port}`);
+  await waitFor(`${started.url}/health`, child, "floor", 60_000);
+  return started;
+}
+
 /** Parameters for the scikit-learn twin of the production forest (read from the artifact itself). */
 export async function sklearnParams(): Promise<string> {
   const model = JSON.parse(await readFile(path.join(ROOT, MODEL), "utf8"));

@@ -9,7 +9,9 @@
  *       size, trained on the same data (bench/serve_fastapi.py);
  *   (c) `pipeline serve` with the production forest (models/thermal-comfort/v1/model.json), run as
  *       the image runs it (dist/ from `npm run build`, the Dockerfile ENTRYPOINT's node flags unless
- *       --node-flags is given), with its defaults: every prediction logged, monitoring on.
+ *       --node-flags is given), with its defaults: every prediction logged, monitoring on;
+ *   (d) the floor of any server that predicts: node:http, JSON.parse, the contract and the same
+ *       forest, no log, monitor, metrics or limits (bench/serve-floor.ts).
  * Then /predict/batch with 1,000 rows of the dataset against scikit-learn's in-process predict_proba
  * on the same rows, and the server's resident memory with the model loaded.
  * Goals (issue 7): (c) >= 0.7x (a) throughput, p99 <= 10 ms, no errors, RSS <= 100 MB, batch >= 2x.
@@ -21,7 +23,7 @@ import path from "node:path";
 import { readDataset } from "../pipeline/data/csv.js";
 import type { DatasetConfig } from "../pipeline/config/schema.js";
 import { cellText } from "../pipeline/data/table.js";
-import { benchConfig, buildServer, fmt, load, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startPipelineServer, type LoadResult } from "./serve-common.js";
+import { benchConfig, buildServer, fmt, load, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startFloorServer, startPipelineServer, type LoadResult } from "./serve-common.js";
 
 interface Args {
   seconds: number;
@@ -104,31 +106,32 @@ async function main(): Promise<void> {
   await writeFile(recordsFile, JSON.stringify(records));
   const batchBody = JSON.stringify({ records });
 
-  // (a) the ceiling and (c) the pipeline server, both started, measured in alternating rounds: other
-  // work on a shared machine then weighs on both alike, and the per-round ratios show how much it moved.
+  // (a) the ceiling, (c) the pipeline server and (d) the floor, all started, measured in rotating
+  // rounds: other work on a shared machine then weighs on all alike, and the per-round ratios show how much it moved.
   const ceiling = await startCeilingServer();
+  const floor = await startFloorServer(MODEL);
   const server = await startPipelineServer(serverCommand, await benchConfig());
   const rssReady = await rssMb(server.child.pid!);
   await load(`${ceiling.url}/predict`, body, warm);
   await load(`${server.url}/predict`, body, warm);
-  const rounds: { a: LoadResult; c: LoadResult }[] = [];
+  await load(`${floor.url}/predict`, body, warm);
+  const rounds: { a: LoadResult; c: LoadResult; d: LoadResult }[] = [];
+  const urls = { a: ceiling.url, c: server.url, d: floor.url };
   for (let r = 0; r < args.rounds; r++) {
-    let a: LoadResult;
-    let c: LoadResult;
-    if (r % 2 === 0) {
-      a = await load(`${ceiling.url}/predict`, body, run);
-      c = await load(`${server.url}/predict`, body, run);
-    } else {
-      c = await load(`${server.url}/predict`, body, run);
-      a = await load(`${ceiling.url}/predict`, body, run);
-    }
-    rounds.push({ a, c });
-    console.log(`  round ${r + 1}: ceiling ${fmt(a.requests_per_second, 0)} req/s, pipeline serve ${fmt(c.requests_per_second, 0)} req/s (${fmt(c.requests_per_second / a.requests_per_second, 2)}x), load average ${os.loadavg()[0]!.toFixed(1)}`);
+    const order = (["a", "c", "d"] as const).map((_, i, all) => all[(i + r) % all.length]!);
+    const got: Partial<Record<"a" | "c" | "d", LoadResult>> = {};
+    for (const key of order) got[key] = await load(`${urls[key]}/predict`, body, run);
+    const x = { a: got.a!, c: got.c!, d: got.d! };
+    rounds.push(x);
+    console.log(`  round ${r + 1}: ceiling ${fmt(x.a.requests_per_second, 0)} req/s, pipeline serve ${fmt(x.c.requests_per_second, 0)} req/s (${fmt(x.c.requests_per_second / x.a.requests_per_second, 2)}x), floor ${fmt(x.d.requests_per_second, 0)} req/s (${fmt(x.d.requests_per_second / x.a.requests_per_second, 2)}x), load average ${os.loadavg()[0]!.toFixed(1)}`);
   }
   await ceiling.stop();
+  await floor.stop();
   const a = combine(rounds.map((x) => x.a));
   const c = combine(rounds.map((x) => x.c));
+  const d = combine(rounds.map((x) => x.d));
   const ratios = rounds.map((x) => x.c.requests_per_second / x.a.requests_per_second).sort((p, q) => p - q);
+  const floorRatios = rounds.map((x) => x.d.requests_per_second / x.a.requests_per_second).sort((p, q) => p - q);
   const rssLoaded = await rssMb(server.child.pid!);
   const batch = await load(`${server.url}/predict/batch`, batchBody, { connections: 1, seconds: Math.max(5, Math.round(args.seconds / 2)) });
   const rssAfterBatch = await rssMb(server.child.pid!);
@@ -156,8 +159,10 @@ async function main(): Promise<void> {
   console.log(line("(a) node:http ceiling", a) + "   (mean of rounds; p99 the worst round)");
   if (b) console.log(line("(b) FastAPI + scikit-learn", b));
   console.log(line("(c) pipeline serve", c));
+  console.log(line("(d) floor (forest only)", d));
   console.log("");
   console.log(`throughput (c)/(a): ${fmt(c.requests_per_second / a.requests_per_second, 2)}x over all rounds; per round ${ratios.map((x) => fmt(x, 2)).join(", ")} (median ${fmt(ratios[Math.floor(ratios.length / 2)]!, 2)}x)   (goal >= 0.7x)`);
+  console.log(`throughput (d)/(a): ${fmt(d.requests_per_second / a.requests_per_second, 2)}x; per round ${floorRatios.map((x) => fmt(x, 2)).join(", ")}   (what any server that predicts gets before logging, monitoring and limits)`);
   if (b) console.log(`throughput (c)/(b): ${fmt(c.requests_per_second / b.requests_per_second, 0)}x   p99 (b)/(c): ${fmt(b.p99_ms / c.p99_ms, 0)}x`);
   console.log(`p99 (c): ${fmt(c.p99_ms)} ms   (goal <= 10 ms)`);
   console.log(`errors (c): ${c.errors + c.timeouts + c.non2xx}   (goal 0)${rejected.length ? `; server counted rejections: ${rejected.join(", ")}` : ""}`);
@@ -165,7 +170,7 @@ async function main(): Promise<void> {
   console.log(`/predict/batch (1,000 rows over HTTP): ${fmt(batchRows, 0)} rows/s (p99 ${fmt(batch.p99_ms)} ms per batch, errors ${batch.errors + batch.non2xx})`);
   if (sklearnBatch) console.log(`scikit-learn ${sklearnBatch.sklearn} predict_proba in-process, same rows: ${fmt(sklearnBatch.rows_per_second, 0)} rows/s   ratio ${fmt(batchRows / sklearnBatch.rows_per_second, 2)}x   (goal >= 2x)`);
 
-  const summary = { when: new Date().toISOString(), args, rounds, ceiling: a, fastapi: b, pipeline: c, rss_mb: { ready: rssReady, after_load: rssLoaded, after_batch: rssAfterBatch }, batch: { rows_per_second: batchRows, p99_ms: batch.p99_ms, errors: batch.errors + batch.non2xx }, sklearn_batch: sklearnBatch };
+  const summary = { when: new Date().toISOString(), args, rounds, ceiling: a, fastapi: b, pipeline: c, floor: d, rss_mb: { ready: rssReady, after_load: rssLoaded, after_batch: rssAfterBatch }, batch: { rows_per_second: batchRows, p99_ms: batch.p99_ms, errors: batch.errors + batch.non2xx }, sklearn_batch: sklearnBatch };
   await writeFile(path.join(OUT, "serve.json"), JSON.stringify(summary, null, 2) + "\n");
   console.log(`\nwritten: ${path.relative(ROOT, path.join(OUT, "serve.json"))}`);
 }

@@ -122,6 +122,18 @@ describe("POST /predict/batch with a helper thread", () => {
     expect(recent(helped.app)).toEqual(recent(alone.app));
   });
 
+  it("starts its helper on a listening server (over a socket)", async () => {
+    const { app } = await server(2);
+    const url = await app.listen({ port: 0, host: "127.0.0.1" });
+    const post = (body: unknown) => fetch(`${url}/predict/batch`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const first = await post(records(300, 21));
+    expect(first.status).toBe(200);
+    await until("the helper", async () => {
+      expect((await post(records(300, 22))).status).toBe(200);
+      return app.serving.batchRowsHelped > 0;
+    });
+  });
+
   it("refuses a batch with one bad record before any thread predicts", async () => {
     const helped = await server(2);
     const good = records(300, 9);

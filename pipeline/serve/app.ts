@@ -502,10 +502,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (batchHelpers === null) {
       const served = state.served;
       batchHelpers = startBatchHelpers({ model: served.model, packed: served.packed ?? packForest(served.model, { shared: true }), width: predictor!.contract.width, threads: batchThreads - 1, capacity: config.max_batch });
-      app.addHook("onClose", async () => batchHelpers?.close());
     }
     return batchHelpers;
   };
+  // Registered now: fastify takes no hooks once it listens, and the helpers start later.
+  app.addHook("onClose", async () => batchHelpers?.close());
   const writeItems = state.status === "ready" ? batchItemsWriter(state.served.model.classes) : null;
   const writeBatchAnswer = batchAnswerWriter();
 
