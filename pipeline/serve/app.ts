@@ -106,6 +106,13 @@ function requestIdOf(req: IncomingMessage): string {
 const NO_WARNINGS: FieldProblem[] = [];
 /** Below this many records a batch stays on its thread: a message to a helper and back costs more than the rows. */
 const MIN_SHARED_BATCH = 128;
+/**
+ * The request's thread's share of a shared batch, against an even split (0.8: 40 % of the rows with
+ * one helper): it logs and monitors its records while the helper walks. Measured with 1,000-row
+ * batches on one connection, two runs of 5 s each: 0.8 gave 76,600 and 78,400 rows/s, an even split
+ * 68,800 and 77,200, 0.6 74,200 and 61,200 (the machine's noise is about as large as the differences).
+ */
+const OWN_SHARE = 0.8;
 
 async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: string): Promise<KeyStore> {
   const entries = [];
@@ -559,23 +566,32 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       p.chooseClasses(rows.proba, from, to, rows.classIndex);
       return writeItems!(rows, from, to);
     };
-    // This thread takes the first share, helper h the share after it.
+    // Records [from, to) logged, counted and monitored, with the batch's time so far per record.
+    const answerRows = (from: number, to: number) => {
+      const perRecord = (performance.now() - started) / n;
+      for (let i = from; i < to; i++) {
+        answer(`${request.id}:${i}`, { checked: checked[i]!, classIndex: rows.classIndex[i]!, probabilities: rows.proba.subarray(i * k, (i + 1) * k) }, perRecord);
+      }
+    };
+    // This thread takes the first share, helper h the share after it. This thread's share is the
+    // smaller: it also logs and monitors its records while the helpers walk theirs.
     const shares = shared ? shared.helpers + 1 : 1;
-    const edge = (i: number) => Math.round((i * n) / shares);
+    const own = shares === 1 ? n : Math.round((OWN_SHARE * n) / shares);
+    const edge = (i: number) => (i === 0 ? 0 : own + Math.round(((i - 1) * (n - own)) / (shares - 1)));
     for (let h = 0; h + 1 < shares; h++) {
       const from = edge(h + 1);
       const to = edge(h + 2);
       helpers!.start(h, { from, to, requestId: request.id, warnings: [...warnings].filter(([i]) => i >= from && i < to) });
     }
-    const pieces = [predictHere(0, edge(1))];
+    const pieces = [predictHere(0, own)];
+    answerRows(0, own);
     for (let h = 0; h + 1 < shares; h++) {
+      const from = edge(h + 1);
+      const to = edge(h + 2);
       const items = helpers!.finish(h);
-      if (items !== null) context.batchRowsHelped += edge(h + 2) - edge(h + 1);
-      pieces.push(items ?? predictHere(edge(h + 1), edge(h + 2)));
-    }
-    const perRecord = (performance.now() - started) / n;
-    for (let i = 0; i < n; i++) {
-      answer(`${request.id}:${i}`, { checked: checked[i]!, classIndex: rows.classIndex[i]!, probabilities: rows.proba.subarray(i * k, (i + 1) * k) }, perRecord);
+      if (items !== null) context.batchRowsHelped += to - from;
+      pieces.push(items ?? predictHere(from, to));
+      answerRows(from, to);
     }
     reply.header("x-model-version", servedVersion).type(JSON_TYPE);
     return writeBatchAnswer(pieces, { model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id });
