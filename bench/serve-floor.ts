@@ -1,5 +1,5 @@
 /**
- * The floor of any server that predicts (bench/serve.ts --floor): node:http reading the body,
+ * The floor of any server that predicts (server (d) of bench/serve.ts): node:http reading the body,
  * JSON.parse, the input contract and the production forest, and the answer's fields written with
  * JSON.stringify and the same headers as `pipeline serve`. No log line, monitor, metrics, rate limit
  * or access check: what a server pays before the features the issue asks for.
