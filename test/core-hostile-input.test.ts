@@ -4,6 +4,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { Worker } from "node:worker_threads";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../pipeline/config/load.js";
 import { processAlive, writeDirAtomic, writeFileAtomic, writeJsonAtomic } from "../pipeline/core/atomic.js";
@@ -191,6 +192,17 @@ describe("atomic writes", () => {
     expect(await readdir(dir)).toEqual(["model.json"]);
   });
 
+  it("with mkdir: false, a write into a folder that is gone fails and does not create it again", async () => {
+    // What a staging folder's writes rely on: a signal's cleanup that removed the folder mid-write
+    // must not see it come back from a mkdir still on the thread pool.
+    const dir = await scratch();
+    const gone = join(dir, ".staging-v2-1-00000000");
+    await expect(writeFileAtomic(join(gone, "model.json"), "{}", { mkdir: false })).rejects.toThrow(join(gone, "model.json"));
+    expect(await readdir(dir)).toEqual([]);
+    await writeFileAtomic(join(gone, "model.json"), "{}");
+    expect(await readdir(gone)).toEqual(["model.json"]);
+  });
+
   it("writeDirAtomic refuses a file in place of the folder and a folder holding other files (listing at most five)", async () => {
     const parent = await scratch();
     await writeFile(join(parent, "out"), "a file");
@@ -232,6 +244,26 @@ describe("atomic writes", () => {
 describe("cleanup on interrupt", () => {
   afterEach(() => {
     vi.restoreAllMocks();
+  });
+
+  it("removeNow also removes a folder that an operation already in flight makes again after the first pass", async () => {
+    const dir = await scratch();
+    const staging = join(dir, ".staging-v2-1-00000000");
+    await mkdir(staging);
+    // Another thread stands in for a mkdir on libuv's thread pool: it makes the folder again as soon
+    // as it is gone, without this thread's event loop (which a signal handler blocks until exit).
+    const racer = new Worker(
+      `const { existsSync, mkdirSync } = require("node:fs"); const { parentPort, workerData } = require("node:worker_threads");
+       parentPort.postMessage("watching");
+       const end = Date.now() + 5000;
+       while (existsSync(workerData) && Date.now() < end);
+       try { mkdirSync(workerData); } catch {}`,
+      { eval: true, workerData: staging },
+    );
+    await new Promise((r) => racer.once("message", r));
+    removeNow(staging);
+    await new Promise((r) => racer.once("exit", r));
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it("withCleanup runs the cleanup when the body ends, also when it throws; an async cleanup replaces the sync one", async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
 import { lstat, mkdir, open, readdir, rename, rm, type FileHandle } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import { onInterrupt, removeNow } from "./cleanup.js";
@@ -10,21 +11,31 @@ import { fromOsError, InputError } from "./errors.js";
  * process killed at any point leaves at most a stray `.tmp` file, never a torn target; an error
  * removes the temporary file and leaves the target as it was.
  */
-export async function writeStreamAtomic<T>(path: string, write: (handle: FileHandle) => Promise<T>): Promise<T> {
+export interface AtomicWriteOptions {
+  /**
+   * Create the file's folder when missing (default true). False for a staging folder the caller
+   * made and an interrupt cleanup removes: a `mkdir` still on the thread pool when the signal's
+   * cleanup removes the folder would create it again after the cleanup, and leave it behind (the
+   * kill test saw an empty `.staging-v2-…` folder after a SIGTERM).
+   */
+  mkdir?: boolean;
+}
+
+export async function writeStreamAtomic<T>(path: string, write: (handle: FileHandle) => Promise<T>, options: AtomicWriteOptions = {}): Promise<T> {
   try {
-    return await writeStreamAtomicRaw(path, write);
+    return await writeStreamAtomicRaw(path, write, options);
   } catch (error) {
     // EACCES, ENOSPC, EROFS, EISDIR…: a clear error naming the target, not the temporary file.
     throw fromOsError(error, path);
   }
 }
 
-async function writeStreamAtomicRaw<T>(path: string, write: (handle: FileHandle) => Promise<T>): Promise<T> {
+async function writeStreamAtomicRaw<T>(path: string, write: (handle: FileHandle) => Promise<T>, options: AtomicWriteOptions): Promise<T> {
   // A directory named as the file (`--out somedir`, `--out /`): refused before any temporary file exists.
   const existing = await lstat(path).catch(() => null);
   if (existing?.isDirectory()) throw new InputError(`${path}: is a directory; name a file to write`);
   const dir = dirname(path);
-  await mkdir(dir, { recursive: true });
+  if (options.mkdir !== false) await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const handle = await open(tmp, "w");
   let result: T;
@@ -57,8 +68,8 @@ async function writeStreamAtomicRaw<T>(path: string, write: (handle: FileHandle)
   return result;
 }
 
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await writeStreamAtomic(path, (handle) => handle.writeFile(data));
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  await writeStreamAtomic(path, (handle) => handle.writeFile(data), options);
 }
 
 export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
@@ -102,10 +113,17 @@ export async function writeDirAtomic(dir: string, files: DirFile[]): Promise<voi
   const tag = `${process.pid}-${randomBytes(4).toString("hex")}`;
   const staging = join(parent, `.${base}.staging-${tag}`);
   const old = join(parent, `.${base}.old-${tag}`);
-  await mkdir(staging);
+  // Registered first and created synchronously: a signal between an asynchronous mkdir and the
+  // registration would leave the folder behind.
   const off = onInterrupt(() => removeNow(staging));
   try {
-    for (const f of files) await writeFileAtomic(join(staging, f.name), f.data);
+    mkdirSync(staging);
+  } catch (error) {
+    off();
+    throw fromOsError(error, dir);
+  }
+  try {
+    for (const f of files) await writeFileAtomic(join(staging, f.name), f.data, { mkdir: false });
     if (existing !== null) await rename(dir, old);
     try {
       await rename(staging, dir);

@@ -49,12 +49,18 @@ function uninstallIfIdle(): void {
   listeners.clear();
 }
 
+/** How long a signal's cleanup lets file operations already on the thread pool finish before it looks again. */
+const IN_FLIGHT_GRACE_MS = 50;
+
 /**
  * Removes a folder from a signal handler. A write already handed to the thread pool may still land
  * a file in it while the handler runs (then rmdir sees ENOTEMPTY): retried, since no new write can
- * start while the handler blocks the event loop.
+ * start while the handler blocks the event loop. An operation in flight may also land after the
+ * removal (a `mkdir -p` makes the folder again), so after a short grace the removal runs once more.
  */
 export function removeNow(path: string): void {
+  rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 10 });
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, IN_FLIGHT_GRACE_MS);
   rmSync(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 10 });
 }
 

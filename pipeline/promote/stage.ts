@@ -124,7 +124,8 @@ export async function writeStaged(root: string, files: StagedFile[], registry: R
     try {
       for (const file of files) {
         if (delay) await sleep(delay);
-        await writeFileAtomic(join(staging, basename(file.path)), file.bytes);
+        // No mkdir: the folder exists, and one in flight at a SIGTERM would recreate it after the cleanup.
+        await writeFileAtomic(join(staging, basename(file.path)), file.bytes, { mkdir: false });
       }
       if (delay) await sleep(delay);
       // A folder already at vN is not registered (the caller allocated N under the lock as the next
