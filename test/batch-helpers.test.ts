@@ -106,10 +106,10 @@ describe("POST /predict/batch with a helper thread", () => {
       expect(JSON.parse(h.body).predictions.some((p: { warnings: unknown[] }) => p.warnings.length > 0)).toBe(true);
       // and what the single-record predictor says, record by record
       const predictor = compilePredictor(model);
-      const first = JSON.parse(h.body).predictions[n - 1];
+      const last = JSON.parse(h.body).predictions[n - 1];
       const direct = predictor.predictRecord(body.records[n - 1], { numericText: "warn" });
-      expect(first.class).toBe(model.classes[direct.classIndex]);
-      expect(Object.values(first.probabilities)).toEqual(Array.from(direct.probabilities!));
+      expect(last.class).toBe(model.classes[direct.classIndex]);
+      expect(Object.values(last.probabilities)).toEqual(Array.from(direct.probabilities!));
     }
     // 1000 + 129 + 640 rows are shared (127 is below the threshold); the helper took 60 % of each.
     expect(helped.app.serving.batchRowsHelped - helpedBefore).toBe(600 + 77 + 384);
