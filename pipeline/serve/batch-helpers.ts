@@ -8,7 +8,7 @@ import { workerEntry } from "../core/worker-entry.js";
  * Threads that take a share of a large `POST /predict/batch`. The request's thread checks and encodes
  * every record into a matrix in shared memory; each helper walks the forest (the same nodes, shared,
  * not copied) for its range of rows and writes those rows' answer items, while the request's thread
- * does its own range; then the request's thread logs, counts and monitors every record as before.
+ * does its own range and logs, counts and monitors it; then it does the same for the helpers' rows.
  *
  * The request's thread waits for its helpers synchronously (Atomics.wait on a flag the helper sets,
  * then receiveMessageOnPort): the batch stays one synchronous piece of work, as it is without
