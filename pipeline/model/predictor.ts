@@ -288,6 +288,11 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
   };
 
   const contract = inputContract(model);
+  const chooseClasses = (proba: Float64Array, from: number, to: number, out: Int32Array): void => {
+    for (let i = from; i < to; i++) out[i] = chooseClass(proba, i * k, k, weights);
+  };
+  const checkRecords = (raws: readonly unknown[], options: CheckOptions | undefined, matrix: Float64Array): CheckedRecord[] =>
+    raws.map((raw, i) => checkRecord(contract, raw, options, matrix.subarray(i * contract.width, (i + 1) * contract.width)));
   // One scratch row per predictor: JavaScript runs one request handler at a time.
   const scratch = new Float64Array(contract.width);
   return {
@@ -295,30 +300,16 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     classes: model.classes,
     predictRow,
     predictRows,
-    chooseClasses(proba, from, to, out) {
-      for (let i = from; i < to; i++) out[i] = chooseClass(proba, i * k, k, weights);
-    },
-    checkRecords(raws, options, matrix) {
-      const width = contract.width;
-      return raws.map((raw, i) => checkRecord(contract, raw, options, matrix.subarray(i * width, (i + 1) * width)));
-    },
+    chooseClasses,
+    checkRecords,
     predictRecords(raws, options) {
-      const width = contract.width;
       const n = raws.length;
-      const matrix = new Float64Array(n * width);
-      const results: RecordPrediction[] = new Array(n);
-      const valid: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const checked = checkRecord(contract, raws[i], options, matrix.subarray(valid.length * width, (valid.length + 1) * width));
-        results[i] = { checked, classIndex: -1, probabilities: null };
-        if (checked.ok) valid.push(i);
-      }
-      const proba = new Float64Array(valid.length * k);
-      predictRows(matrix, valid.length, width, proba);
-      valid.forEach((i, j) => {
-        results[i] = { checked: results[i]!.checked, classIndex: chooseClass(proba, j * k, k, weights), probabilities: proba.subarray(j * k, (j + 1) * k) };
-      });
-      return results;
+      const matrix = new Float64Array(n * contract.width);
+      const checked = checkRecords(raws, options, matrix);
+      // Rows of records with errors are walked too (any value is a valid input to a walk) and dropped.
+      const proba = new Float64Array(n * k);
+      predictRows(matrix, n, contract.width, proba);
+      return checked.map((c, i) => (c.ok ? { checked: c, classIndex: chooseClass(proba, i * k, k, weights), probabilities: proba.subarray(i * k, (i + 1) * k) } : { checked: c, classIndex: -1, probabilities: null }));
     },
     predictRecord(raw, options) {
       const checked = checkRecord(contract, raw, options, scratch);
