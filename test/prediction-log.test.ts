@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import fc from "fast-check";
 import { pino, type DestinationStream } from "pino";
 import { describe, expect, it } from "vitest";
-import { createPredictionLog } from "../pipeline/serve/prediction-log.js";
+import { createPredictionLog, decimalText } from "../pipeline/serve/prediction-log.js";
 
 /** Collects written text (both writers get the same kind of destination). */
 function collector(): { dest: DestinationStream; text(): string } {
@@ -23,18 +23,19 @@ describe("the prediction log line", () => {
   it("is byte for byte the line pino writes for the same fields, for any record the contract can produce", () => {
     const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ unit: "binary" }), fc.constant(null));
     fc.assert(
-      fc.property(fc.tuple(value, value, value, value), fc.string({ unit: "binary" }), fc.string(), fc.double({ min: 0, max: 1, noNaN: true }), fc.nat(), (values, requestId, cls, confidence, warnings) => {
+      fc.property(fc.tuple(value, value, value, value), fc.string({ unit: "binary" }), fc.string(), fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1e5, noNaN: true }), fc.nat(), (values, requestId, cls, confidence, latencyMs, warnings) => {
         const record = Object.fromEntries(FIELDS.map((f, i) => [f, values[i]!]));
         const ours = collector();
         const reference = collector();
-        createPredictionLog({ destination: ours.dest, level: "info", service: "svc \"q\"", revision: null, time, fields: FIELDS }).write({ requestId, record, cls, confidence, latencyMs: 0.125, modelVersion: "3", warnings });
+        createPredictionLog({ destination: ours.dest, level: "info", service: "svc \"q\"", revision: null, time, fields: FIELDS, knownTexts: { season: ["summer", "winter"] } }).write({ requestId, record, cls, confidence, latencyMs, modelVersion: "3", warnings });
         pino({ messageKey: "message", base: { service: "svc \"q\"", revision: null }, timestamp: time, formatters: { level: (l: string) => ({ severity: l.toUpperCase() }) } }, reference.dest).info({
           event: "prediction",
           request_id: requestId,
           input: record,
           class: cls,
-          confidence,
-          latency_ms: 0.125,
+          // The log keeps 6 decimals of the confidence and 1 µs of the latency (the answer is exact).
+          confidence: Math.round(confidence * 1e6) / 1e6,
+          latency_ms: Math.round(latencyMs * 1e3) / 1e3,
           model_version: "3",
           warnings,
         });
@@ -44,6 +45,29 @@ describe("the prediction log line", () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("writes a rounded number exactly as JSON writes the rounded number", () => {
+    const check = (x: number, digits: 3 | 6) => expect(decimalText(x, digits)).toBe(JSON.stringify(Math.round(x * 10 ** digits) / 10 ** digits));
+    fc.assert(
+      fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(3 as const, 6 as const), (x, digits) => {
+        check(x, digits);
+      }),
+      { numRuns: 20_000 },
+    );
+    for (const x of [0, -0, 1, 0.5, 1e-6, 9e-6, 4e-7, 5e-7, -5e-7, 0.0005, 0.123456789, 2147.483647, 2147.483648, -2147.483648, 1e300, 24.5, 100]) {
+      check(x, 3);
+      check(x, 6);
+    }
+  });
+
+  it("remembers number texts by value: a value that shares a table slot with another is never given the other's text", () => {
+    const out = collector();
+    const log = createPredictionLog({ destination: out.dest, level: "info", service: null, revision: null, time, fields: ["ta"] });
+    const values = Array.from({ length: 20_000 }, (_, i) => (i % 7 === 0 ? i : i / 10 + 0.01 * (i % 3)));
+    for (const v of [...values, ...values]) log.write({ requestId: "r", record: { ta: v }, cls: "c", confidence: 0.5, latencyMs: 1, modelVersion: "1", warnings: 0 });
+    const lines = out.text().trim().split("\n").map((l) => JSON.parse(l).input.ta);
+    expect(lines).toEqual([...values, ...values]);
   });
 
   it("writes nothing when the log level is above info", () => {

@@ -218,7 +218,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // Prediction lines hold only what the handler puts there (request id, the prepared feature values,
   // class, confidence, latency, version): no header or free-form field can reach them, so they need
   // no redaction pass (which cost a tenth of the server's time per request).
-  const predictionLog = createPredictionLog({ destination: dest, level: config.log.level, service, revision, time: isoTime, fields: predictor?.contract.fields.map((f) => f.name) ?? [] });
+  const contractFields = predictor?.contract.fields ?? [];
+  const predictionLog = createPredictionLog({
+    destination: dest,
+    level: config.log.level,
+    service,
+    revision,
+    time: isoTime,
+    fields: contractFields.map((f) => f.name),
+    knownTexts: Object.fromEntries(contractFields.map((f) => [f.name, f.type === "category" ? f.categories : []])),
+  });
   if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
 
   // POST /predict is answered before fastify sees it (predict-fast-path.ts); set once the routes exist.
