@@ -226,7 +226,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     revision,
     time: isoTime,
     fields: contractFields.map((f) => f.name),
-    knownTexts: Object.fromEntries(contractFields.map((f) => [f.name, f.type === "category" ? f.categories : []])),
+    knownTexts: Object.fromEntries(contractFields.flatMap((f) => (f.type === "category" ? [[f.name, f.categories]] : []))),
   });
   if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
 

@@ -41,7 +41,7 @@ const ZEROS = ["", "0", "00", "000", "0000", "00000", "000000"];
 export function decimalText(x: number, digits: 3 | 6): string {
   const scale = digits === 3 ? 1e3 : 1e6;
   const units = Math.round(x * scale);
-  if (!Number.isFinite(units) || units > 0x7fffffff || units < -0x7fffffff) return jsonNumber(Math.round(x * scale) / scale);
+  if (!Number.isFinite(units) || units > 0x7fffffff || units < -0x7fffffff) return jsonNumber(units / scale);
   if (units === 0) return "0";
   const negative = units < 0;
   const abs = negative ? -units : units;
