@@ -9,7 +9,7 @@ import fastJson from "fast-json-stringify";
 import { pino, type DestinationStream, type Logger } from "pino";
 import type { z } from "zod";
 import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/schema.js";
-import type { FieldProblem } from "../model/input-contract.js";
+import type { CheckedRecord, FieldProblem } from "../model/input-contract.js";
 import { compilePredictor, packForest, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
 import { batchAnswerWriter, batchItemsWriter, type PredictedRows } from "./batch-items.js";
 import { startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
@@ -424,9 +424,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // Fixed once the model is loaded: computed here, not per prediction.
   const servedVersion = state.status === "ready" ? versionLabel(state.served) : "";
   const checkOptions = { numericText: "warn" } as const;
-  const logPrediction = (requestId: string, p: RecordPrediction, cls: string, confidence: number, latencyMs: number) => {
+  const logPrediction = (requestId: string, checked: CheckedRecord, cls: string, confidence: number, latencyMs: number) => {
     if (sampleRate <= 0 || (sampleRate < 1 && random() >= sampleRate)) return;
-    predictionLog.write({ requestId, record: p.checked.record, cls, confidence, latencyMs, modelVersion: servedVersion, warnings: p.checked.warnings.length });
+    predictionLog.write({ requestId, record: checked.record, cls, confidence, latencyMs, modelVersion: servedVersion, warnings: checked.warnings.length });
   };
 
   /** One predicted record as the API answers it; counts, logs and hands it to the monitor. */
@@ -437,11 +437,10 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     for (let c = 0; c < classes.length; c++) probabilities[classes[c]!] = proba[c]!;
     const cls = classes[p.classIndex]!;
     const confidence = proba[p.classIndex]!;
-    const version = servedVersion;
-    metrics.countPrediction(cls, version);
-    logPrediction(requestId, p, cls, confidence, latencyMs);
+    metrics.countPrediction(cls, servedVersion);
+    logPrediction(requestId, p.checked, cls, confidence, latencyMs);
     // ─── MONITORING PLUG-IN POINT (1/2): every predicted record goes to the monitor. ───
-    monitor?.recordPrediction({ request_id: requestId, time: Date.now(), input: p.checked.record, class: cls, probabilities, confidence, latency_ms: latencyMs, model_version: version });
+    monitor?.recordRows({ request_id: requestId, indexed: false, from: 0, to: 1, time: Date.now(), inputs: [p.checked], classIndex: [p.classIndex], probabilities: proba, latency_ms: latencyMs, model_version: servedVersion });
     return { class: cls, probabilities, confidence, warnings: p.checked.warnings.length ? p.checked.warnings : NO_WARNINGS };
   };
 
@@ -576,11 +575,16 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       return writeItems!(rows, from, to);
     };
     // Records [from, to) logged, counted and monitored, with the batch's time so far per record.
+    // The batch's records go to the monitor as columns, and its counts per class go to metrics once.
+    const classCounts = new Int32Array(k);
     const answerRows = (from: number, to: number) => {
       const perRecord = (performance.now() - started) / n;
       for (let i = from; i < to; i++) {
-        answer(`${request.id}:${i}`, { checked: checked[i]!, classIndex: rows.classIndex[i]!, probabilities: rows.proba.subarray(i * k, (i + 1) * k) }, perRecord);
+        const c = rows.classIndex[i]!;
+        classCounts[c]!++;
+        logPrediction(`${request.id}:${i}`, checked[i]!, p.classes[c]!, rows.proba[i * k + c]!, perRecord);
       }
+      monitor?.recordRows({ request_id: request.id, indexed: true, from, to, time: Date.now(), inputs: checked, classIndex: rows.classIndex, probabilities: rows.proba, latency_ms: perRecord, model_version: servedVersion });
     };
     // This thread takes the first share, helper h the share after it. This thread's share is the
     // smaller: it also logs and monitors its records while the helpers walk theirs.
@@ -602,6 +606,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       pieces.push(items ?? predictHere(from, to));
       answerRows(from, to);
     }
+    for (let c = 0; c < k; c++) if (classCounts[c]! > 0) metrics.countPrediction(p.classes[c]!, servedVersion, classCounts[c]!);
     reply.header("x-model-version", servedVersion).type(JSON_TYPE);
     return writeBatchAnswer(pieces, { model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id });
   });

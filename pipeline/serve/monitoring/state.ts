@@ -27,6 +27,30 @@ export interface PredictionEntry {
   model_version: string;
 }
 
+/**
+ * Predicted records handed over as columns, as the predict routes hold them: no object per record.
+ * A batch's rows of one request id are handed over in order (one call or consecutive calls).
+ */
+export interface PredictionRows {
+  /** The request's id. With `indexed`, record i is `${request_id}:${i}` (a batch); otherwise the one record is `request_id`. */
+  request_id: string;
+  indexed: boolean;
+  /** The records [from, to) of the columns below. */
+  from: number;
+  to: number;
+  /** Epoch ms. */
+  time: number;
+  /** The prepared records (after the input contract), as the contract's checked records carry them. */
+  inputs: ArrayLike<{ readonly record: Record<string, unknown> }>;
+  /** Per record, the index of its class in the model's classes. */
+  classIndex: ArrayLike<number>;
+  /** classes.length probabilities per record, in the model's class order: record i's start at i * classes.length. */
+  probabilities: ArrayLike<number>;
+  /** The same for every record of the call. */
+  latency_ms: number;
+  model_version: string;
+}
+
 export interface RecordedPrediction {
   seq: number;
   request_id: string;
@@ -161,6 +185,8 @@ export interface Monitor {
   readonly driftConfig: DriftConfig;
   readonly classes: readonly string[];
   recordPrediction(entry: PredictionEntry): void;
+  /** The same as recordPrediction for each record, without building an entry per record. */
+  recordRows(rows: PredictionRows): void;
   recordFeedback(requestId: string, actual: string): FeedbackResult;
   recordExternalMetric(input: ExternalMetricInput): ExternalMetric;
   predictions(options?: { limit?: number; before?: number }): PredictionPage;
@@ -180,19 +206,15 @@ const CONFIDENCE_BINS = 10;
 const MAX_EXTRA_CATEGORIES = 1000;
 const OTHER_CATEGORY = "(other)";
 
-type RingSlot = Omit<RecordedPrediction, "time"> & { timeMs: number };
-
-function publicOf(s: RingSlot): RecordedPrediction {
-  return { seq: s.seq, request_id: s.request_id, time: new Date(s.timeMs).toISOString(), input: s.input, class: s.class, probabilities: s.probabilities, confidence: s.confidence, latency_ms: s.latency_ms, model_version: s.model_version, actual: s.actual };
-}
-
 interface Bucket {
   index: number;
   count: number;
   sum: number;
   max: number;
   hist: Uint32Array;
-  classes: Map<string, number>;
+  /** Per model class; labels that are not model classes in `otherClasses`. */
+  classCounts: Float64Array;
+  otherClasses: Map<string, number> | null;
 }
 
 interface NumericWindow {
@@ -227,16 +249,34 @@ export function createMonitor(options: MonitorOptions): Monitor {
   const startedAt = new Date(now()).toISOString();
 
   // --- ring of recent predictions ---
+  // The ring is columns indexed by slot, not an object per prediction: at a batch's rate the objects
+  // (slot, probabilities, request id) were most of what the garbage collector had to copy. The time
+  // stays epoch ms: an ISO string per prediction would cost more than all the rest of recording, so
+  // public records are built when a page of predictions is read.
   const ringSize = config.ring_size;
-  // Slots keep the time as epoch ms: formatting an ISO string per prediction costs more than all
-  // the rest of recording, so it is done when a page of predictions is read.
-  const ring: (RingSlot | undefined)[] = new Array(ringSize);
+  const k = classes.length;
   let latestSeq = 0;
   const slot = (seq: number) => (seq - 1) % ringSize;
   const inRing = (seq: number) => seq >= 1 && seq <= latestSeq && seq > latestSeq - ringSize;
+  const ringIds: string[] = new Array<string>(ringSize).fill("");
+  /** A batch record's index in its request (its id is `${id}:${row}`); -1 for a record on its own. */
+  const ringRows = new Int32Array(ringSize).fill(-1);
+  const ringTimes = new Float64Array(ringSize);
+  const ringInputs: Record<string, unknown>[] = new Array<Record<string, unknown>>(ringSize).fill({});
+  /** The class's index; -1 when the label is not a model class (kept in ringLabels by sequence). */
+  const ringClass = new Int32Array(ringSize);
+  const ringLabels = new Map<number, string>();
+  const ringProba = new Float64Array(ringSize * k);
+  /** Probabilities not keyed by exactly the model's classes (the monitor's API allows them), by sequence. */
+  const ringProbaObjects = new Map<number, Record<string, number>>();
+  const ringConfidence = new Float64Array(ringSize);
+  const ringLatency = new Float64Array(ringSize);
+  const ringVersions: string[] = new Array<string>(ringSize).fill("");
+  const ringActual = new Int32Array(ringSize).fill(-1);
 
   // --- counters ---
-  const byClass = new Map<string, number>();
+  const classCounts = new Float64Array(k);
+  const otherClassCounts = new Map<string, number>();
   const confidenceCounts = new Array<number>(CONFIDENCE_BINS).fill(0);
   let confidenceSum = 0;
 
@@ -245,14 +285,18 @@ export function createMonitor(options: MonitorOptions): Monitor {
   const buckets: (Bucket | undefined)[] = new Array(config.time_buckets);
 
   // --- feedback ---
-  // Predictions awaiting feedback: request id → sequence number, the rest in typed arrays indexed by
-  // sequence (a slot is reused max_pending predictions later, and the stored sequence tells a reused
-  // slot from the entry asked for). One object per pending prediction, at 100,000 of them, made the
-  // garbage collector the largest cost of a loaded server and its memory grow by tens of MB.
+  // Predictions awaiting feedback, in typed arrays indexed by sequence (a slot is reused max_pending
+  // predictions later, and the stored sequence tells a reused slot from the entry asked for). One
+  // object per pending prediction, at 100,000 of them, made the garbage collector the largest cost
+  // of a loaded server and its memory grow by tens of MB. The ids are found through two maps: a
+  // record on its own by its id, a batch by its request id (record i is sequence offset + i), so a
+  // batch of 1,000 records is one map entry, not 1,000 new strings hashed into a 100,000-entry map.
   const maxPending = config.feedback.max_pending;
-  const pending = new Map<string, number>();
+  const pendingSingle = new Map<string, number>();
+  const pendingBatch = new Map<string, number>();
   const pendingSeq = new Float64Array(maxPending);
-  const pendingIds: (string | undefined)[] = new Array(maxPending);
+  const pendingIds: string[] = new Array<string>(maxPending).fill("");
+  const pendingRow = new Int32Array(maxPending).fill(-1);
   const pendingPredicted = new Int32Array(maxPending);
   const pendingActual = new Int32Array(maxPending).fill(-1);
   // A predicted label that is not a model class (the monitor's API allows it) keeps its text here.
@@ -318,13 +362,13 @@ export function createMonitor(options: MonitorOptions): Monitor {
     driftWritten++;
   }
 
-  function recordBucket(ms: number, latency: number, cls: string): void {
+  function recordBucket(ms: number, latency: number, classIdx: number, label: string): void {
     const index = Math.floor(ms / bucketMs);
     const pos = ((index % buckets.length) + buckets.length) % buckets.length;
     let b = buckets[pos];
     if (!b || b.index !== index) {
       if (b && b.index > index) return; // older than anything kept
-      b = { index, count: 0, sum: 0, max: 0, hist: new Uint32Array(LATENCY_EDGES_MS.length + 1), classes: new Map() };
+      b = { index, count: 0, sum: 0, max: 0, hist: new Uint32Array(LATENCY_EDGES_MS.length + 1), classCounts: new Float64Array(k), otherClasses: null };
       buckets[pos] = b;
     }
     b.count++;
@@ -333,58 +377,149 @@ export function createMonitor(options: MonitorOptions): Monitor {
     let h = 0;
     while (h < LATENCY_EDGES_MS.length && latency > LATENCY_EDGES_MS[h]!) h++;
     b.hist[h]!++;
-    b.classes.set(cls, (b.classes.get(cls) ?? 0) + 1);
+    if (classIdx >= 0) b.classCounts[classIdx]!++;
+    else (b.otherClasses ??= new Map()).set(label, (b.otherClasses.get(label) ?? 0) + 1);
   }
 
-  function recordPrediction(entry: PredictionEntry): void {
-    const ms = timeOf(entry.time);
-    const seq = ++latestSeq;
-    const recorded: RingSlot = {
-      seq,
-      request_id: entry.request_id,
-      timeMs: ms,
-      input: entry.input,
-      class: entry.class,
-      probabilities: entry.probabilities,
-      confidence: entry.confidence,
-      latency_ms: entry.latency_ms,
-      model_version: entry.model_version,
-      actual: null,
-    };
-    ring[slot(seq)] = recorded;
+  /** The pending entry for sequence `seq` as recorded under (id, row), or false once its slot was reused. */
+  const pendingHolds = (seq: number, id: string, row: number): boolean => {
+    if (!(seq >= 1)) return false;
+    const at = seq % maxPending;
+    return pendingSeq[at] === seq && pendingRow[at] === row && pendingIds[at] === id;
+  };
 
-    byClass.set(entry.class, (byClass.get(entry.class) ?? 0) + 1);
-    const c = Number.isFinite(entry.confidence) ? Math.min(1, Math.max(0, entry.confidence)) : 0;
+  /** The newest pending prediction with this id, or -1: a record on its own, or `${batch id}:${row}`. */
+  function pendingSeqOf(requestId: string): number {
+    const single = pendingSingle.get(requestId);
+    let best = single !== undefined && pendingHolds(single, requestId, -1) ? single : -1;
+    const colon = requestId.lastIndexOf(":");
+    if (colon >= 0 && pendingBatch.size > 0) {
+      const digits = requestId.slice(colon + 1);
+      if (/^(0|[1-9][0-9]{0,9})$/.test(digits)) {
+        const base = requestId.slice(0, colon);
+        const offset = pendingBatch.get(base);
+        const row = Number(digits);
+        if (offset !== undefined && offset + row > best && pendingHolds(offset + row, base, row)) best = offset + row;
+      }
+    }
+    return best;
+  }
+
+  /** Records one prediction in every structure; `probaAt` is its first probability in `proba` (or -1 with `probaObject`). */
+  function store(id: string, row: number, ms: number, input: Record<string, unknown>, classIdx: number, label: string, proba: ArrayLike<number> | null, probaAt: number, probaObject: Record<string, number> | null, confidence: number, latency: number, version: string): void {
+    const seq = ++latestSeq;
+    const s = slot(seq);
+    const overwritten = seq - ringSize;
+    if (overwritten > 0) {
+      if (ringLabels.size > 0) ringLabels.delete(overwritten);
+      if (ringProbaObjects.size > 0) ringProbaObjects.delete(overwritten);
+    }
+    ringIds[s] = id;
+    ringRows[s] = row;
+    ringTimes[s] = ms;
+    ringInputs[s] = input;
+    ringClass[s] = classIdx;
+    if (classIdx < 0) ringLabels.set(seq, label);
+    if (proba !== null) for (let c = 0; c < k; c++) ringProba[s * k + c] = proba[probaAt + c]!;
+    else ringProbaObjects.set(seq, probaObject!);
+    ringConfidence[s] = confidence;
+    ringLatency[s] = latency;
+    ringVersions[s] = version;
+    ringActual[s] = -1;
+
+    if (classIdx >= 0) classCounts[classIdx]!++;
+    else otherClassCounts.set(label, (otherClassCounts.get(label) ?? 0) + 1);
+    const c = Number.isFinite(confidence) ? Math.min(1, Math.max(0, confidence)) : 0;
     confidenceCounts[Math.min(CONFIDENCE_BINS - 1, Math.floor(c * CONFIDENCE_BINS))]!++;
     confidenceSum += c;
-    recordBucket(ms, Number.isFinite(entry.latency_ms) ? entry.latency_ms : 0, entry.class);
+    recordBucket(ms, Number.isFinite(latency) ? latency : 0, classIdx, label);
 
     // The slot's previous entry is forgotten by its id. (Evicting the Map's oldest key instead made
     // every `keys().next()` walk past all earlier deletions: seconds per 100,000 predictions.)
     const at = seq % maxPending;
     const evicted = pendingSeq[at]!;
     if (evicted > 0) {
-      pendingOtherLabel.delete(evicted);
+      if (pendingOtherLabel.size > 0) pendingOtherLabel.delete(evicted);
       const evictedId = pendingIds[at]!;
-      if (pending.get(evictedId) === evicted) pending.delete(evictedId);
+      const evictedRow = pendingRow[at]!;
+      if (evictedRow < 0) {
+        if (pendingSingle.get(evictedId) === evicted) pendingSingle.delete(evictedId);
+      } else if (pendingBatch.get(evictedId) === evicted - evictedRow) {
+        // A batch's entry goes with the last of its records still held: the next sequence is not its
+        // next row. (With max_pending 1 the next sequence is the one being recorded now.)
+        const next = (evicted + 1) % maxPending;
+        const continues = next === at ? row === evictedRow + 1 && id === evictedId : pendingSeq[next] === evicted + 1 && pendingRow[next] === evictedRow + 1 && pendingIds[next] === evictedId;
+        if (!continues) pendingBatch.delete(evictedId);
+      }
     }
     pendingSeq[at] = seq;
-    pendingIds[at] = entry.request_id;
-    const predictedIndex = classIndex.get(entry.class);
-    pendingPredicted[at] = predictedIndex ?? -1;
-    if (predictedIndex === undefined) pendingOtherLabel.set(seq, entry.class);
+    pendingIds[at] = id;
+    pendingRow[at] = row;
+    pendingPredicted[at] = classIdx;
+    if (classIdx < 0) pendingOtherLabel.set(seq, label);
     pendingActual[at] = -1;
     // A reused request id now means its newest prediction.
-    pending.set(entry.request_id, seq);
+    if (row < 0) pendingSingle.set(id, seq);
 
-    recordDriftInput(entry.input, ms);
-    if (log) log.append(publicOf(recorded));
+    recordDriftInput(input, ms);
+    if (log) log.append(publicAt(seq));
+  }
+
+  /** Probabilities keyed by exactly the model's classes, in their order, go into the columns. */
+  const byModelClasses = (p: Record<string, number>): boolean => {
+    let n = 0;
+    for (const key in p) {
+      if (key !== classes[n] || typeof p[key] !== "number") return false;
+      n++;
+    }
+    return n === k;
+  };
+
+  function recordPrediction(entry: PredictionEntry): void {
+    const classIdx = classIndex.get(entry.class) ?? -1;
+    const columns = byModelClasses(entry.probabilities);
+    store(entry.request_id, -1, timeOf(entry.time), entry.input, classIdx, entry.class, columns ? Object.values(entry.probabilities) : null, 0, columns ? null : entry.probabilities, entry.confidence, entry.latency_ms, entry.model_version);
+  }
+
+  function recordRows(rows: PredictionRows): void {
+    const ms = timeOf(rows.time);
+    // Record i of the batch is sequence offset + i; consecutive calls for one batch keep the offset.
+    if (rows.indexed && rows.to > rows.from) pendingBatch.set(rows.request_id, latestSeq + 1 - rows.from);
+    for (let i = rows.from; i < rows.to; i++) {
+      const c = rows.classIndex[i]!;
+      const confidence = rows.probabilities[i * k + c]!;
+      store(rows.request_id, rows.indexed ? i : -1, ms, rows.inputs[i]!.record, c, classes[c]!, rows.probabilities, i * k, null, confidence, rows.latency_ms, rows.model_version);
+    }
+  }
+
+  function publicAt(seq: number): RecordedPrediction {
+    const s = slot(seq);
+    const row = ringRows[s]!;
+    const c = ringClass[s]!;
+    const actual = ringActual[s]!;
+    let probabilities = ringProbaObjects.get(seq);
+    if (probabilities === undefined) {
+      probabilities = {};
+      for (let j = 0; j < k; j++) probabilities[classes[j]!] = ringProba[s * k + j]!;
+    }
+    return {
+      seq,
+      request_id: row < 0 ? ringIds[s]! : `${ringIds[s]!}:${row}`,
+      time: new Date(ringTimes[s]!).toISOString(),
+      input: ringInputs[s]!,
+      class: c >= 0 ? classes[c]! : ringLabels.get(seq)!,
+      probabilities,
+      confidence: ringConfidence[s]!,
+      latency_ms: ringLatency[s]!,
+      model_version: ringVersions[s]!,
+      actual: actual >= 0 ? classes[actual]! : null,
+    };
   }
 
   function recordFeedback(requestId: string, actual: string): FeedbackResult {
-    const seq = pending.get(requestId);
-    const at = seq === undefined ? -1 : seq % maxPending;
-    if (seq === undefined || pendingSeq[at] !== seq) return { status: "unknown_request" };
+    const seq = pendingSeqOf(requestId);
+    if (seq < 0) return { status: "unknown_request" };
+    const at = seq % maxPending;
     const a = classIndex.get(actual);
     if (a === undefined) return { status: "unknown_class", classes };
     const before = pendingActual[at]!;
@@ -393,7 +528,6 @@ export function createMonitor(options: MonitorOptions): Monitor {
     const predicted = pendingPredicted[at]!;
     const predictedLabel = predicted >= 0 ? classes[predicted]! : (pendingOtherLabel.get(seq) ?? "");
     const correct = predictedLabel === actual;
-    const p = { seq, predicted: predictedLabel };
     // The predict routes only ever answer a model class; anything else stays out of the window.
     if (predicted >= 0) {
       const i = fbCount % fbSize;
@@ -402,12 +536,9 @@ export function createMonitor(options: MonitorOptions): Monitor {
       fbCount++;
       if (correct) fbCorrect++;
     }
-    if (inRing(p.seq)) {
-      const r = ring[slot(p.seq)];
-      if (r && r.seq === p.seq) r.actual = actual;
-    }
-    log?.append({ feedback: { request_id: requestId, predicted: p.predicted, actual, time: new Date(now()).toISOString() } });
-    return { status: "recorded", request_id: requestId, predicted: p.predicted, actual, correct };
+    if (inRing(seq)) ringActual[slot(seq)] = a;
+    log?.append({ feedback: { request_id: requestId, predicted: predictedLabel, actual, time: new Date(now()).toISOString() } });
+    return { status: "recorded", request_id: requestId, predicted: predictedLabel, actual, correct };
   }
 
   function recordExternalMetric(input: ExternalMetricInput): ExternalMetric {
@@ -424,7 +555,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
     const start = opts.before !== undefined ? Math.min(opts.before - 1, latestSeq) : latestSeq;
     const items: RecordedPrediction[] = [];
     let seq = start;
-    for (; seq >= oldest && items.length < limit; seq--) items.push(publicOf(ring[slot(seq)]!));
+    for (; seq >= oldest && items.length < limit; seq--) items.push(publicAt(seq));
     return { items, total: latestSeq === 0 ? 0 : latestSeq - oldest + 1, latest_seq: latestSeq, next_before: seq >= oldest ? seq + 1 : null };
   }
 
@@ -459,16 +590,23 @@ export function createMonitor(options: MonitorOptions): Monitor {
     return b.max;
   }
 
+  function bucketClasses(b: Bucket): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let c = 0; c < k; c++) if (b.classCounts[c]! > 0) out[classes[c]!] = b.classCounts[c]!;
+    if (b.otherClasses) for (const [label, n] of b.otherClasses) out[label] = n;
+    return out;
+  }
+
   function metrics(): LiveMetrics {
     const total = latestSeq;
     const byClassObj: Record<string, number> = {};
-    for (const c of classes) byClassObj[c] = byClass.get(c) ?? 0;
-    for (const [c, n] of byClass) byClassObj[c] = n;
+    for (let c = 0; c < k; c++) byClassObj[classes[c]!] = classCounts[c]!;
+    for (const [c, n] of otherClassCounts) byClassObj[c] = n;
     const share: Record<string, number> = {};
     for (const [c, n] of Object.entries(byClassObj)) share[c] = total ? n / total : 0;
     const lat: number[] = [];
     for (let seq = Math.max(1, latestSeq - ringSize + 1); seq <= latestSeq; seq++) {
-      const v = ring[slot(seq)]!.latency_ms;
+      const v = ringLatency[slot(seq)]!;
       if (Number.isFinite(v)) lat.push(v);
     }
     lat.sort((x, y) => x - y);
@@ -483,7 +621,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
       if (!b || b.index !== index || b.count === 0) {
         series.push({ start, count: 0, mean_ms: null, p50_ms: null, p95_ms: null, max_ms: null, classes: {} });
       } else {
-        series.push({ start, count: b.count, mean_ms: b.sum / b.count, p50_ms: histPercentile(b, 0.5), p95_ms: histPercentile(b, 0.95), max_ms: b.max, classes: Object.fromEntries(b.classes) });
+        series.push({ start, count: b.count, mean_ms: b.sum / b.count, p50_ms: histPercentile(b, 0.5), p95_ms: histPercentile(b, 0.95), max_ms: b.max, classes: bucketClasses(b) });
       }
     }
     return {
@@ -668,6 +806,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
     driftConfig,
     classes,
     recordPrediction,
+    recordRows,
     recordFeedback,
     recordExternalMetric,
     predictions,
