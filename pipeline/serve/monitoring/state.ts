@@ -296,7 +296,10 @@ export function createMonitor(options: MonitorOptions): Monitor {
   const pendingBatch = new Map<string, number>();
   const pendingSeq = new Float64Array(maxPending);
   const pendingIds: string[] = new Array<string>(maxPending).fill("");
-  const pendingRow = new Int32Array(maxPending).fill(-1);
+  // A batch record's index per slot (-1: a record on its own), made with the first batch: 400 kB
+  // that a server answering only single records never needs.
+  let pendingRow: Int32Array | null = null;
+  const pendingRowAt = (at: number) => (pendingRow === null ? -1 : pendingRow[at]!);
   const pendingPredicted = new Int32Array(maxPending);
   const pendingActual = new Int32Array(maxPending).fill(-1);
   // A predicted label that is not a model class (the monitor's API allows it) keeps its text here.
@@ -385,7 +388,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
   const pendingHolds = (seq: number, id: string, row: number): boolean => {
     if (!(seq >= 1)) return false;
     const at = seq % maxPending;
-    return pendingSeq[at] === seq && pendingRow[at] === row && pendingIds[at] === id;
+    return pendingSeq[at] === seq && pendingRowAt(at) === row && pendingIds[at] === id;
   };
 
   /** The newest pending prediction with this id, or -1: a record on its own, or `${batch id}:${row}`. */
@@ -441,20 +444,21 @@ export function createMonitor(options: MonitorOptions): Monitor {
     if (evicted > 0) {
       if (pendingOtherLabel.size > 0) pendingOtherLabel.delete(evicted);
       const evictedId = pendingIds[at]!;
-      const evictedRow = pendingRow[at]!;
+      const evictedRow = pendingRowAt(at);
       if (evictedRow < 0) {
         if (pendingSingle.get(evictedId) === evicted) pendingSingle.delete(evictedId);
       } else if (pendingBatch.get(evictedId) === evicted - evictedRow) {
         // A batch's entry goes with the last of its records still held: the next sequence is not its
         // next row. (With max_pending 1 the next sequence is the one being recorded now.)
         const next = (evicted + 1) % maxPending;
-        const continues = next === at ? row === evictedRow + 1 && id === evictedId : pendingSeq[next] === evicted + 1 && pendingRow[next] === evictedRow + 1 && pendingIds[next] === evictedId;
+        const continues = next === at ? row === evictedRow + 1 && id === evictedId : pendingSeq[next] === evicted + 1 && pendingRowAt(next) === evictedRow + 1 && pendingIds[next] === evictedId;
         if (!continues) pendingBatch.delete(evictedId);
       }
     }
     pendingSeq[at] = seq;
     pendingIds[at] = id;
-    pendingRow[at] = row;
+    if (row >= 0) (pendingRow ??= new Int32Array(maxPending).fill(-1))[at] = row;
+    else if (pendingRow !== null) pendingRow[at] = -1;
     pendingPredicted[at] = classIdx;
     if (classIdx < 0) pendingOtherLabel.set(seq, label);
     pendingActual[at] = -1;
