@@ -384,7 +384,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
     else (b.otherClasses ??= new Map()).set(label, (b.otherClasses.get(label) ?? 0) + 1);
   }
 
-  /** The pending entry for sequence `seq` as recorded under (id, row), or false once its slot was reused. */
+  /** True while the pending slot of sequence `seq` still holds the prediction recorded under (id, row). */
   const pendingHolds = (seq: number, id: string, row: number): boolean => {
     if (!(seq >= 1)) return false;
     const at = seq % maxPending;
@@ -408,7 +408,7 @@ export function createMonitor(options: MonitorOptions): Monitor {
     return best;
   }
 
-  /** Records one prediction in every structure; `probaAt` is its first probability in `proba` (or -1 with `probaObject`). */
+  /** Records one prediction in every structure: its probabilities from `proba` at `probaAt`, or else `probaObject` as it is. */
   function store(id: string, row: number, ms: number, input: Record<string, unknown>, classIdx: number, label: string, proba: ArrayLike<number> | null, probaAt: number, probaObject: Record<string, number> | null, confidence: number, latency: number, version: string): void {
     const seq = ++latestSeq;
     const s = slot(seq);
