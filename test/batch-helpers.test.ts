@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import fastJson from "fast-json-stringify";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,6 +73,53 @@ describe("batch answers written in pieces", () => {
     const whole = fastJson(PREDICT_BATCH_RESPONSE[200] as unknown as Parameters<typeof fastJson>[0])({ predictions, ...identity });
     expect(joined).toBe(whole);
     expect(JSON.parse(joined).predictions).toHaveLength(n);
+  });
+
+  it("write each item as the item's compiled serializer does, for any numbers, ids, class names and warnings", () => {
+    const itemText = fastJson(PREDICT_BATCH_RESPONSE[200].properties.predictions.items as unknown as Parameters<typeof fastJson>[0]);
+    const text = fc.string({ unit: "binary", maxLength: 12 });
+    const problem = fc.record({ field: text, kind: text, message: text }) as fc.Arbitrary<FieldProblem>;
+    const number = fc.oneof(fc.double(), fc.constantFrom(0, -0, 1, 5e-324, 1e21, 1e-7, 0.1 + 0.2, Number.MAX_VALUE));
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(text, { minLength: 1, maxLength: 4 }),
+        text,
+        fc.array(fc.tuple(fc.array(number, { minLength: 4, maxLength: 4 }), fc.nat(), fc.option(fc.array(problem, { minLength: 1, maxLength: 2 }))), { minLength: 1, maxLength: 6 }),
+        fc.nat({ max: 3 }),
+        (classes, requestId, items, from) => {
+          const k = classes.length;
+          const n = from + items.length;
+          const proba = new Float64Array(n * k);
+          const classIndex = new Int32Array(n);
+          const warnings = new Map<number, FieldProblem[]>();
+          items.forEach(([p, c, w], j) => {
+            const i = from + j;
+            for (let c2 = 0; c2 < k; c2++) proba[i * k + c2] = p[c2]!;
+            classIndex[i] = c % k;
+            if (w) warnings.set(i, w);
+          });
+          const expected = (): string =>
+            items
+              .map((_, j) => {
+                const i = from + j;
+                const probabilities = Object.fromEntries(classes.map((c, c2) => [c, proba[i * k + c2]!]));
+                return itemText({ index: i, request_id: `${requestId}:${i}`, class: classes[classIndex[i]!], probabilities, confidence: proba[i * k + classIndex[i]!], warnings: warnings.get(i) ?? [] });
+              })
+              .join(",");
+          const written = () => batchItemsWriter(classes)({ requestId, proba, classIndex, warnings }, from, n);
+          // NaN is refused by the compiled serializer; the writer must refuse it the same way.
+          let want: string | Error;
+          try {
+            want = expected();
+          } catch (error) {
+            want = error as Error;
+          }
+          if (want instanceof Error) expect(written).toThrow(want.message);
+          else expect(written()).toBe(want);
+        },
+      ),
+      { numRuns: 2000 },
+    );
   });
 });
 
