@@ -18,12 +18,21 @@ export interface CompiledPredictor {
   predictRows(rows: Float64Array, n: number, width: number, out: Float64Array): void;
   /** The answered class of rows [from, to) of `proba` (k values per row) into `out` (argmax, or the model's decision weights). */
   chooseClasses(proba: Float64Array, from: number, to: number, out: Int32Array): void;
-  /** Contract check + encoding of many records, record i encoded at row i of `matrix` (a record with errors leaves its row unspecified). */
-  checkRecords(raws: readonly unknown[], options: CheckOptions | undefined, matrix: Float64Array): CheckedRecord[];
+  /**
+   * Contract check + encoding of many records, record i encoded at row i of `matrix` (a record with
+   * errors leaves its row unspecified). `progress.report(i)` is called each `progress.every` records
+   * with the number checked so far (a thread walking the rows already checked can start on them).
+   */
+  checkRecords(raws: readonly unknown[], options: CheckOptions | undefined, matrix: Float64Array, progress?: CheckProgress): CheckedRecord[];
   /** Contract check + encoding + prediction of one raw record; `probabilities` is null when it has errors. */
   predictRecord(raw: unknown, options?: CheckOptions): RecordPrediction;
   /** The same for many records: every record checked, the valid ones predicted together (faster per row). */
   predictRecords(raws: readonly unknown[], options?: CheckOptions): RecordPrediction[];
+}
+
+export interface CheckProgress {
+  every: number;
+  report(checked: number): void;
 }
 
 export interface RecordPrediction {
@@ -291,8 +300,15 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
   const chooseClasses = (proba: Float64Array, from: number, to: number, out: Int32Array): void => {
     for (let i = from; i < to; i++) out[i] = chooseClass(proba, i * k, k, weights);
   };
-  const checkRecords = (raws: readonly unknown[], options: CheckOptions | undefined, matrix: Float64Array): CheckedRecord[] =>
-    raws.map((raw, i) => checkRecord(contract, raw, options, matrix.subarray(i * contract.width, (i + 1) * contract.width)));
+  const checkRecords = (raws: readonly unknown[], options: CheckOptions | undefined, matrix: Float64Array, progress?: CheckProgress): CheckedRecord[] => {
+    const width = contract.width;
+    const checked: CheckedRecord[] = [];
+    for (let i = 0; i < raws.length; i++) {
+      checked.push(checkRecord(contract, raws[i], options, matrix.subarray(i * width, (i + 1) * width)));
+      if (progress !== undefined && (i + 1) % progress.every === 0) progress.report(i + 1);
+    }
+    return checked;
+  };
   // One scratch row per predictor: JavaScript runs one request handler at a time.
   const scratch = new Float64Array(contract.width);
   return {

@@ -12,7 +12,7 @@ import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/s
 import type { CheckedRecord, FieldProblem } from "../model/input-contract.js";
 import { compilePredictor, packForest, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
 import { batchAnswerWriter, batchItemsWriter, type PredictedRows } from "./batch-items.js";
-import { startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
+import { BATCH_CHUNK_ROWS, startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
 import { monitoringRoutes } from "./monitoring/routes.js";
 import { createMonitor, type Monitor } from "./monitoring/state.js";
 import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.js";
@@ -106,13 +106,6 @@ function requestIdOf(req: IncomingMessage): string {
 const NO_WARNINGS: FieldProblem[] = [];
 /** Below this many records a batch stays on its thread: a message to a helper and back costs more than the rows. */
 const MIN_SHARED_BATCH = 128;
-/**
- * The request's thread's share of a shared batch, against an even split (0.8: 40 % of the rows with
- * one helper): it logs and monitors its records while the helper walks. Measured with 1,000-row
- * batches on one connection, two runs of 5 s each: 0.8 gave 76,600 and 78,400 rows/s, an even split
- * 68,800 and 77,200, 0.6 74,200 and 61,200 (the machine's noise is about as large as the differences).
- */
-const OWN_SHARE = 0.8;
 
 async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: string): Promise<KeyStore> {
   const entries = [];
@@ -547,68 +540,64 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     const p = predictor!;
     const width = p.contract.width;
     const k = p.classes.length;
-    const helpers = helpersFor(n);
-    const shared = helpers?.acquire(n) ?? null;
-    // All records checked first: one bad record and nothing is predicted.
-    const matrix = shared?.matrix ?? new Float64Array(n * width);
-    const checked = p.checkRecords(records, checkOptions, matrix);
-    let fields: FieldProblem[] | null = null;
-    let bad = 0;
-    const warnings = new Map<number, FieldProblem[]>();
-    for (let i = 0; i < n; i++) {
-      const c = checked[i]!;
-      if (!c.ok) {
-        bad++;
-        fields ??= [];
-        if (fields.length < 100) fields.push(...batchFields(i, c.errors));
-      } else if (c.warnings.length > 0) warnings.set(i, c.warnings);
-    }
-    if (fields) {
-      metrics.countRejection(fields[0]!.kind);
-      throw new HttpError(400, "invalid_input", `${bad} of ${n} records cannot be predicted; nothing was predicted (the fields name each problem)`, { fields });
-    }
-    const rows: PredictedRows = { requestId: request.id, proba: shared?.proba ?? new Float64Array(n * k), classIndex: shared?.classIndex ?? new Int32Array(n), warnings };
-    // Rows [from, to) walked (tree by tree, cache-friendly) and their items written on this thread.
-    const predictHere = (from: number, to: number): string => {
-      p.predictRows(matrix.subarray(from * width, to * width), to - from, width, rows.proba.subarray(from * k, to * k));
-      p.chooseClasses(rows.proba, from, to, rows.classIndex);
-      return writeItems!(rows, from, to);
-    };
-    // Records [from, to) logged, counted and monitored, with the batch's time so far per record.
-    // The batch's records go to the monitor as columns, and its counts per class go to metrics once.
-    const classCounts = new Int32Array(k);
-    const answerRows = (from: number, to: number) => {
-      const perRecord = (performance.now() - started) / n;
-      for (let i = from; i < to; i++) {
-        const c = rows.classIndex[i]!;
-        classCounts[c]!++;
-        logPrediction(`${request.id}:${i}`, checked[i]!, p.classes[c]!, rows.proba[i * k + c]!, perRecord);
+    // A large batch is walked by the helpers while this thread checks it, then answers, logs and
+    // monitors it chunk by chunk (batch-helpers.ts); a small one is all done here.
+    const shared = helpersFor(n)?.begin(n) ?? null;
+    try {
+      const matrix = shared?.matrix ?? new Float64Array(n * width);
+      const warnings = new Map<number, FieldProblem[]>();
+      const rows: PredictedRows = { requestId: request.id, proba: shared?.proba ?? new Float64Array(n * k), classIndex: shared?.classIndex ?? new Int32Array(n), warnings };
+      // Rows [from, to) of the matrix walked (tree by tree, cache-friendly) on this thread.
+      const walkHere = (from: number, to: number): void => {
+        p.predictRows(matrix.subarray(from * width, to * width), to - from, width, rows.proba.subarray(from * k, to * k));
+        p.chooseClasses(rows.proba, from, to, rows.classIndex);
+      };
+      // All records checked before any is answered: one bad record and nothing is predicted.
+      const checked = p.checkRecords(records, checkOptions, matrix, shared ? { every: BATCH_CHUNK_ROWS, report: (upTo) => shared.checked(upTo) } : undefined);
+      let fields: FieldProblem[] | null = null;
+      let bad = 0;
+      for (let i = 0; i < n; i++) {
+        const c = checked[i]!;
+        if (!c.ok) {
+          bad++;
+          fields ??= [];
+          if (fields.length < 100) fields.push(...batchFields(i, c.errors));
+        } else if (c.warnings.length > 0) warnings.set(i, c.warnings);
       }
-      monitor?.recordRows({ request_id: request.id, indexed: true, from, to, time: Date.now(), inputs: checked, classIndex: rows.classIndex, probabilities: rows.proba, latency_ms: perRecord, model_version: servedVersion });
-    };
-    // This thread takes the first share, helper h the share after it. This thread's share is the
-    // smaller: it also logs and monitors its records while the helpers walk theirs.
-    const shares = shared ? shared.helpers + 1 : 1;
-    const own = shares === 1 ? n : Math.round((OWN_SHARE * n) / shares);
-    const edge = (i: number) => (i === 0 ? 0 : own + Math.round(((i - 1) * (n - own)) / (shares - 1)));
-    for (let h = 0; h + 1 < shares; h++) {
-      const from = edge(h + 1);
-      const to = edge(h + 2);
-      helpers!.start(h, { from, to, requestId: request.id, warnings: [...warnings].filter(([i]) => i >= from && i < to) });
+      if (fields) {
+        metrics.countRejection(fields[0]!.kind);
+        throw new HttpError(400, "invalid_input", `${bad} of ${n} records cannot be predicted; nothing was predicted (the fields name each problem)`, { fields });
+      }
+      shared?.checked(n);
+      // Records [from, to) answered, logged, counted and monitored, with the batch's time so far per
+      // record. The monitor takes them as columns, and metrics take the counts per class once.
+      const classCounts = new Int32Array(k);
+      const pieces: string[] = [];
+      const answerRows = (from: number, to: number) => {
+        pieces.push(writeItems!(rows, from, to));
+        const perRecord = (performance.now() - started) / n;
+        for (let i = from; i < to; i++) {
+          const c = rows.classIndex[i]!;
+          classCounts[c]!++;
+          logPrediction(`${request.id}:${i}`, checked[i]!, p.classes[c]!, rows.proba[i * k + c]!, perRecord);
+        }
+        monitor?.recordRows({ request_id: request.id, indexed: true, from, to, time: Date.now(), inputs: checked, classIndex: rows.classIndex, probabilities: rows.proba, latency_ms: perRecord, model_version: servedVersion });
+      };
+      if (shared === null) {
+        walkHere(0, n);
+        answerRows(0, n);
+      } else {
+        for (let chunk = shared.next(walkHere); chunk !== null; chunk = shared.next(walkHere)) {
+          if (chunk.helped) context.batchRowsHelped += chunk.to - chunk.from;
+          answerRows(chunk.from, chunk.to);
+        }
+      }
+      for (let c = 0; c < k; c++) if (classCounts[c]! > 0) metrics.countPrediction(p.classes[c]!, servedVersion, classCounts[c]!);
+      reply.header("x-model-version", servedVersion).type(JSON_TYPE);
+      return writeBatchAnswer(pieces, { model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id });
+    } finally {
+      shared?.end();
     }
-    const pieces = [predictHere(0, own)];
-    answerRows(0, own);
-    for (let h = 0; h + 1 < shares; h++) {
-      const from = edge(h + 1);
-      const to = edge(h + 2);
-      const items = helpers!.finish(h);
-      if (items !== null) context.batchRowsHelped += to - from;
-      pieces.push(items ?? predictHere(from, to));
-      answerRows(from, to);
-    }
-    for (let c = 0; c < k; c++) if (classCounts[c]! > 0) metrics.countPrediction(p.classes[c]!, servedVersion, classCounts[c]!);
-    reply.header("x-model-version", servedVersion).type(JSON_TYPE);
-    return writeBatchAnswer(pieces, { model_version: servedVersion, content_sha256: served.content_sha256, request_id: request.id });
   });
 
   // ─── MONITORING PLUG-IN POINT (2/2): the monitoring routes and the dashboard (pipeline/serve/monitoring/). ───
