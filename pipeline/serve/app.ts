@@ -12,7 +12,7 @@ import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/s
 import type { CheckedRecord, FieldProblem } from "../model/input-contract.js";
 import { compilePredictor, packForest, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
 import { batchAnswerWriter, batchItemsWriter, type PredictedRows } from "./batch-items.js";
-import { BATCH_CHUNK_ROWS, startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
+import { startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
 import { monitoringRoutes } from "./monitoring/routes.js";
 import { createMonitor, type Monitor } from "./monitoring/state.js";
 import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.js";
@@ -553,7 +553,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
         p.chooseClasses(rows.proba, from, to, rows.classIndex);
       };
       // All records checked before any is answered: one bad record and nothing is predicted.
-      const checked = p.checkRecords(records, checkOptions, matrix, shared ? { every: BATCH_CHUNK_ROWS, report: (upTo) => shared.checked(upTo) } : undefined);
+      const checked = p.checkRecords(records, checkOptions, matrix, shared ? { every: shared.chunkRows, report: (upTo) => shared.checked(upTo) } : undefined);
       let fields: FieldProblem[] | null = null;
       let bad = 0;
       for (let i = 0; i < n; i++) {

@@ -72,6 +72,8 @@ export interface SharedBatch {
   /** k probabilities per row. */
   readonly proba: Float64Array;
   readonly classIndex: Int32Array;
+  /** Rows per chunk: report checked(upTo) at least this often. */
+  readonly chunkRows: number;
   /** Rows [0, upTo) are encoded: helpers may walk them. */
   checked(upTo: number): void;
   /**
@@ -178,6 +180,7 @@ export function startBatchHelpers(options: {
       const bounds = (j: number): [number, number] => [j * chunkRows, Math.min(rows, (j + 1) * chunkRows)];
       return {
         ...views,
+        chunkRows,
         checked(upTo) {
           Atomics.store(control, CTL.checked, upTo);
           Atomics.notify(control, CTL.checked);
