@@ -19,7 +19,7 @@ import { trainingWorkflowFromEnvironment } from "./monitoring/training-workflow.
 import { createKeyStore, parseKeyEntries, presentedKey, roleAllows, type KeyStore, type Principal, type Role } from "./auth.js";
 import { classifyError, errorBody, HttpError, type ErrorType } from "./errors.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
-import { coalescingDestination } from "./log-destination.js";
+import { coalescingDestination, type ByteTarget } from "./log-destination.js";
 import { createPredictionLog } from "./prediction-log.js";
 import { LazyRequestLogger } from "./request-logger.js";
 import { PREDICT_BATCH_RESPONSE, PREDICT_RESPONSE } from "./response-schemas.js";
@@ -122,7 +122,10 @@ function destination(options: ServerOptions, onDrop: (lines: number) => void): D
   // Lines are gathered into writes of at least 8 kB (at most a second late): with one write per line
   // each prediction cost a write system call on libuv's thread pool, the largest single cost per
   // request under load. start.ts flushes what is left on exit.
-  return options.logDestination ?? coalescingDestination(pino.destination({ dest: 1, sync: false }), { minLength: 8 * 1024, flushIntervalMs: 1000, onDrop });
+  if (options.logDestination) return options.logDestination;
+  // pino's types give SonicBoom a string write() only; in buffer mode it takes the Buffers handed to it.
+  const stdout = pino.destination({ dest: 1, sync: false, contentMode: "buffer" }) as unknown as ByteTarget;
+  return coalescingDestination(stdout, { minLength: 8 * 1024, flushIntervalMs: 1000, onDrop });
 }
 
 function versionLabel(served: LoadedServedModel): string {
