@@ -199,4 +199,35 @@ describe("the /predict fast path", () => {
     const ok = await overHttp(url, { method: "POST", path: "/predict", headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(GOOD_RECORD) });
     expect(ok.status).toBe(200);
   });
+
+  it("gives each of many concurrent requests its own answer when answers are written together at the end of an I/O turn", async () => {
+    const { url, routed } = await pair({ serving: { rate_limit: { enabled: false } } });
+    const many = new Agent({ keepAlive: true, maxSockets: 50 });
+    try {
+      const requests = Array.from({ length: 300 }, (_, i) => ({ id: `concurrent-${i}`, record: { ...GOOD_RECORD, ta: 15 + (i % 23) * 0.5, rh: 20 + (i % 13) * 5 } }));
+      const answers = await Promise.all(
+        requests.map(
+          (r) =>
+            new Promise<Answer>((done, fail) => {
+              const req = httpRequest(url + "/predict", { method: "POST", headers: { "content-type": "application/json", "x-request-id": r.id }, agent: many }, (res) => {
+                let text = "";
+                res.setEncoding("utf8");
+                res.on("data", (d: string) => (text += d));
+                res.on("end", () => done(normalise(res.statusCode!, res.headers as Record<string, string>, text)));
+              });
+              req.on("error", fail);
+              req.end(JSON.stringify(r.record));
+            }),
+        ),
+      );
+      for (let i = 0; i < requests.length; i++) {
+        const r = requests[i]!;
+        const reference = await routed.app.inject({ method: "POST", url: "/predict", headers: { "content-type": "application/json", "x-request-id": r.id }, payload: JSON.stringify(r.record) });
+        expect(answers[i]).toEqual(normalise(reference.statusCode, reference.headers as Record<string, string>, reference.body));
+        expect((answers[i]!.body as { request_id: string }).request_id).toBe(r.id);
+      }
+    } finally {
+      many.destroy();
+    }
+  });
 });

@@ -44,9 +44,31 @@ function send(res: ServerResponse, a: FastAnswer): void {
   res.end(a.payload);
 }
 
+/**
+ * Answers written at the end of the event loop's I/O phase, all together, instead of each as soon
+ * as it is made. Each answer is a write system call to its own socket, and on a virtual machine a
+ * write that wakes a sleeping client is far dearer than one that reaches a client already awake:
+ * with the writes spread between predictions, the floor server of bench/serve spent 55 % of its
+ * thread in writev. Written back to back, 31,500–32,100 → 37,600–37,900 req/s for that server
+ * (README "The /predict fast path"). An answer waits at most for the other requests that arrived
+ * with it to be predicted.
+ */
+function deferredSender(): (res: ServerResponse, a: FastAnswer) => void {
+  const pending: [ServerResponse, FastAnswer][] = [];
+  const flush = () => {
+    // Taken first: an answer written now may make room for a request whose answer joins the next flush.
+    const now = pending.splice(0, pending.length);
+    for (const [res, a] of now) send(res, a);
+  };
+  return (res, a) => {
+    if (pending.push([res, a]) === 1) setImmediate(flush);
+  };
+}
+
 /** A request handler for node's HTTP server: true when it answers the request, false to hand it to fastify. */
 export function predictFastPath(options: PredictFastPathOptions): (req: IncomingMessage, res: ServerResponse) => boolean {
   const { path, bodyLimit } = options;
+  const sendSoon = deferredSender();
   return (req, res) => {
     if (req.method !== "POST" || req.url !== path) return false;
     const type = req.headers["content-type"];
@@ -100,7 +122,7 @@ export function predictFastPath(options: PredictFastPathOptions): (req: Incoming
       } catch {
         return bodyError(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
       }
-      send(res, options.answer(body, requestId, started));
+      sendSoon(res, options.answer(body, requestId, started));
     });
     return true;
   };
