@@ -23,10 +23,6 @@ class BusyTarget extends EventEmitter {
   }
 }
 
-function busyTarget(alwaysFull = false): BusyTarget {
-  return new BusyTarget(alwaysFull);
-}
-
 describe("the coalescing log destination", () => {
   it("hands lines on in chunks of at least minLength, in order and byte for byte", () => {
     const t = target();
@@ -57,7 +53,7 @@ describe("the coalescing log destination", () => {
 
   it("holds lines while the destination is busy and hands them over in one piece on drain", () => {
     // A destination like SonicBoom: over its high-water mark write() says false, then 'drain' comes.
-    const busy = busyTarget();
+    const busy = new BusyTarget();
     const d = coalescingDestination(busy, { minLength: 10, flushIntervalMs: 60_000 });
     busy.full = true;
     d.write("first line\n");
@@ -72,7 +68,7 @@ describe("the coalescing log destination", () => {
   });
 
   it("drops lines beyond maxPending while the destination takes nothing, and says how many", () => {
-    const stuck = busyTarget(true);
+    const stuck = new BusyTarget(true);
     const drops: number[] = [];
     const d = coalescingDestination(stuck, { minLength: 1, flushIntervalMs: 60_000, maxPending: 100, onDrop: (n) => drops.push(n) });
     d.write("x".repeat(10) + "\n");
@@ -100,7 +96,7 @@ describe("the coalescing log destination", () => {
   });
 
   it("hands over what waited across several blocks in one piece, in order, after a drain", () => {
-    const busy = busyTarget();
+    const busy = new BusyTarget();
     const d = coalescingDestination(busy, { minLength: 10, flushIntervalMs: 60_000 });
     busy.full = true;
     const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${"ß".repeat(i % 9)}\n`);
