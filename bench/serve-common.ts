@@ -34,6 +34,30 @@ export interface LoadResult {
   non2xx: number;
 }
 
+/** CPU milliseconds a process has used, all its threads (utime + stime from /proc). */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime (fields 14 and 15 of stat, counted from the state field here) in clock ticks of 10 ms.
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU per request of a load run: the server's (all its threads) and this process's, the load generator. */
+export interface CpuPerRequest {
+  server_us: number;
+  load_generator_us: number;
+}
+
+/** `load` with what the server and the load generator spent per request while it ran. */
+export async function loadWithCpu(url: string, body: string, pid: number, options: { connections: number; seconds: number }): Promise<LoadResult & { cpu: CpuPerRequest }> {
+  const server0 = await cpuMs(pid);
+  const client0 = process.cpuUsage();
+  const r = await load(url, body, options);
+  const client = process.cpuUsage(client0);
+  const server = (await cpuMs(pid)) - server0;
+  return { ...r, cpu: { server_us: (server * 1000) / r.total, load_generator_us: (client.user + client.system) / r.total } };
+}
+
 const children = new Set<ChildProcess>();
 process.on("exit", () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
@@ -59,6 +83,24 @@ export async function entrypointNodeFlags(): Promise<string[]> {
   const argv = JSON.parse(line[1]!) as string[];
   if (argv[0] !== "node") throw new Error(`Dockerfile ENTRYPOINT does not start with node: ${line[1]}`);
   return argv.slice(1, argv.findIndex((a) => a.endsWith("main.js")));
+}
+
+/**
+ * The environment the Dockerfile's runtime stage sets (its ENV lines, NAME=value form), except PORT:
+ * the benchmark picks its own ports.
+ */
+export async function imageEnv(): Promise<Record<string, string>> {
+  const dockerfile = await readFile(path.join(ROOT, "Dockerfile"), "utf8");
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+  const env: Record<string, string> = {};
+  for (const line of runtime.matchAll(/^ENV\s+(.+)$/gm)) {
+    for (const pair of line[1]!.trim().split(/\s+/)) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) throw new Error(`Dockerfile: ENV ${line[1]}: only the NAME=value form is read`);
+      if (pair.slice(0, eq) !== "PORT") env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return env;
 }
 
 /** A serving config for the benchmark: the project's config, with the rate limit out of the way of one load generator. */
@@ -108,10 +150,10 @@ function track(name: string, child: ChildProcess, url: string): Started {
   };
 }
 
-/** `pipeline serve` from dist/, logs to /dev/null (what a log collector reading stdout costs is not measured). */
+/** `pipeline serve` from dist/ with the image's environment, logs to /dev/null (what a log collector reading stdout costs is not measured). */
 export async function startPipelineServer(server: string[], config: string): Promise<Started> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...server, "serve", "--model", MODEL, "--config", config, "--host", "127.0.0.1", "--port", String(port)], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PIPELINE_QUIET: "1" } });
+  const child = spawn(process.execPath, [...server, "serve", "--model", MODEL, "--config", config, "--host", "127.0.0.1", "--port", String(port)], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...(await imageEnv()), PIPELINE_QUIET: "1" } });
   const started = track("pipeline serve", child, `http://127.0.0.1:${port}`);
   await waitFor(`${started.url}/ready`, child, "pipeline serve", 120_000);
   return started;

@@ -14,7 +14,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { benchConfig, buildServer, entrypointNodeFlags, fmt, load, machine, MODEL, OUT, RECORD, ROOT, startPipelineServer } from "./serve-common.js";
+import { benchConfig, buildServer, cpuMs, entrypointNodeFlags, fmt, load, machine, MODEL, OUT, RECORD, ROOT, startPipelineServer } from "./serve-common.js";
 
 interface Args {
   base: string;
@@ -72,13 +72,6 @@ async function batchBody(): Promise<string> {
   const file = path.join(OUT, "batch-records.json");
   if (!existsSync(file)) throw new Error(`${path.relative(ROOT, file)} is missing: run npm run bench:serve once, it writes the records`);
   return JSON.stringify({ records: JSON.parse(await readFile(file, "utf8")) as unknown[] });
-}
-
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime (fields 14 and 15 of stat, counted from the state field here) in clock ticks of 10 ms.
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function main(): Promise<void> {

@@ -23,7 +23,7 @@ import path from "node:path";
 import { readDataset } from "../pipeline/data/csv.js";
 import type { DatasetConfig } from "../pipeline/config/schema.js";
 import { cellText } from "../pipeline/data/table.js";
-import { benchConfig, buildServer, fmt, load, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startFloorServer, startPipelineServer, type LoadResult } from "./serve-common.js";
+import { benchConfig, buildServer, fmt, load, loadWithCpu, machine, MODEL, OUT, RECORD, ROOT, rssMb, sklearnParams, startCeilingServer, startFastApiServer, startFloorServer, startPipelineServer, type CpuPerRequest, type LoadResult } from "./serve-common.js";
 
 interface Args {
   seconds: number;
@@ -115,12 +115,12 @@ async function main(): Promise<void> {
   await load(`${ceiling.url}/predict`, body, warm);
   await load(`${server.url}/predict`, body, warm);
   await load(`${floor.url}/predict`, body, warm);
-  const rounds: { a: LoadResult; c: LoadResult; d: LoadResult }[] = [];
-  const urls = { a: ceiling.url, c: server.url, d: floor.url };
+  const rounds: Record<"a" | "c" | "d", LoadResult & { cpu: CpuPerRequest }>[] = [];
+  const started = { a: ceiling, c: server, d: floor };
   for (let r = 0; r < args.rounds; r++) {
     const order = (["a", "c", "d"] as const).map((_, i, all) => all[(i + r) % all.length]!);
-    const got: Partial<Record<"a" | "c" | "d", LoadResult>> = {};
-    for (const key of order) got[key] = await load(`${urls[key]}/predict`, body, run);
+    const got: Partial<(typeof rounds)[number]> = {};
+    for (const key of order) got[key] = await loadWithCpu(`${started[key].url}/predict`, body, started[key].child.pid!, run);
     const x = { a: got.a!, c: got.c!, d: got.d! };
     rounds.push(x);
     console.log(`  round ${r + 1}: ceiling ${fmt(x.a.requests_per_second, 0)} req/s, pipeline serve ${fmt(x.c.requests_per_second, 0)} req/s (${fmt(x.c.requests_per_second / x.a.requests_per_second, 2)}x), floor ${fmt(x.d.requests_per_second, 0)} req/s (${fmt(x.d.requests_per_second / x.a.requests_per_second, 2)}x), load average ${os.loadavg()[0]!.toFixed(1)}`);
@@ -133,6 +133,12 @@ async function main(): Promise<void> {
   const ratios = rounds.map((x) => x.c.requests_per_second / x.a.requests_per_second).sort((p, q) => p - q);
   const floorRatios = rounds.map((x) => x.d.requests_per_second / x.a.requests_per_second).sort((p, q) => p - q);
   const rssLoaded = await rssMb(server.child.pid!);
+  const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+  const cpu = Object.fromEntries((["a", "c", "d"] as const).map((key) => [key, { server_us: median(rounds.map((x) => x[key].cpu.server_us)), load_generator_us: median(rounds.map((x) => x[key].cpu.load_generator_us)) }])) as Record<"a" | "c" | "d", CpuPerRequest>;
+  const cores = os.availableParallelism();
+  // What the machine allows: the server and the load generator share its cores, so at R req/s they need R × (s + g) µs per second.
+  const bound = (x: CpuPerRequest) => (cores * 1e6) / (x.server_us + x.load_generator_us);
+  const neededUs = (cores * 1e6) / (0.7 * a.requests_per_second) - cpu.c.load_generator_us;
   // Warmed as /predict is: the first large batch starts the helper thread, which loads the model.
   await load(`${server.url}/predict/batch`, batchBody, { connections: 1, seconds: 2 });
   const batch = await load(`${server.url}/predict/batch`, batchBody, { connections: 1, seconds: args.seconds });
@@ -166,13 +172,15 @@ async function main(): Promise<void> {
   console.log(`throughput (c)/(a): ${fmt(c.requests_per_second / a.requests_per_second, 2)}x over all rounds; per round ${ratios.map((x) => fmt(x, 2)).join(", ")} (median ${fmt(ratios[Math.floor(ratios.length / 2)]!, 2)}x)   (goal >= 0.7x)`);
   console.log(`throughput (d)/(a): ${fmt(d.requests_per_second / a.requests_per_second, 2)}x; per round ${floorRatios.map((x) => fmt(x, 2)).join(", ")}   (what any server that predicts gets before logging, monitoring and limits)`);
   if (b) console.log(`throughput (c)/(b): ${fmt(c.requests_per_second / b.requests_per_second, 0)}x   p99 (b)/(c): ${fmt(b.p99_ms / c.p99_ms, 0)}x`);
+  console.log(`CPU per request (medians of rounds), server (all threads) + load generator: (a) ${fmt(cpu.a.server_us, 1)} + ${fmt(cpu.a.load_generator_us, 1)} µs, (c) ${fmt(cpu.c.server_us, 1)} + ${fmt(cpu.c.load_generator_us, 1)} µs, (d) ${fmt(cpu.d.server_us, 1)} + ${fmt(cpu.d.load_generator_us, 1)} µs`);
+  console.log(`  on ${cores} cores that allows at most (a) ${fmt(bound(cpu.a), 0)}, (c) ${fmt(bound(cpu.c), 0)}, (d) ${fmt(bound(cpu.d), 0)} req/s, on any number of threads; 0.7x of (a) needs (c) at <= ${fmt(neededUs, 1)} µs of server CPU per request`);
   console.log(`p99 (c): ${fmt(c.p99_ms)} ms   (goal <= 10 ms)`);
   console.log(`errors (c): ${c.errors + c.timeouts + c.non2xx}   (goal 0)${rejected.length ? `; server counted rejections: ${rejected.join(", ")}` : ""}`);
   console.log(`resident memory (c): ${fmt(rssReady)} MB when ready, ${fmt(rssLoaded)} MB after the load, ${fmt(rssAfterBatch)} MB after the batches   (goal <= 100 MB)`);
   console.log(`/predict/batch (1,000 rows over HTTP): ${fmt(batchRows, 0)} rows/s (p99 ${fmt(batch.p99_ms)} ms per batch, errors ${batch.errors + batch.non2xx})`);
   if (sklearnBatch) console.log(`scikit-learn ${sklearnBatch.sklearn} predict_proba in-process, same rows: ${fmt(sklearnBatch.rows_per_second, 0)} rows/s   ratio ${fmt(batchRows / sklearnBatch.rows_per_second, 2)}x   (goal >= 2x)`);
 
-  const summary = { when: new Date().toISOString(), args, rounds, ceiling: a, fastapi: b, pipeline: c, floor: d, rss_mb: { ready: rssReady, after_load: rssLoaded, after_batch: rssAfterBatch }, batch: { rows_per_second: batchRows, p99_ms: batch.p99_ms, errors: batch.errors + batch.non2xx }, sklearn_batch: sklearnBatch };
+  const summary = { when: new Date().toISOString(), args, rounds, ceiling: a, fastapi: b, pipeline: c, floor: d, cpu_per_request: { ...cpu, cores, bound_rps: { a: bound(cpu.a), c: bound(cpu.c), d: bound(cpu.d) }, server_us_for_0_7x: neededUs }, rss_mb: { ready: rssReady, after_load: rssLoaded, after_batch: rssAfterBatch }, batch: { rows_per_second: batchRows, p99_ms: batch.p99_ms, errors: batch.errors + batch.non2xx }, sklearn_batch: sklearnBatch };
   await writeFile(path.join(OUT, "serve.json"), JSON.stringify(summary, null, 2) + "\n");
   console.log(`\nwritten: ${path.relative(ROOT, path.join(OUT, "serve.json"))}`);
 }

@@ -1,5 +1,5 @@
 // Compiles each wasm/*.ts (AssemblyScript) and embeds the binary, base64, in a generated module under
-// pipeline/train/: one module that tsx, the compiled dist/ and the esbuild action bundles all load the
+// pipeline/train/ or pipeline/model/: one module that tsx, the compiled dist/ and the esbuild action bundles all load the
 // same way, with no file to find at run time. The generated modules are committed.
 //   node scripts/build-wasm.mjs            rebuild them in place
 //   node scripts/build-wasm.mjs --check    fail (exit 1) when a committed module differs from a fresh build
@@ -12,6 +12,8 @@ import { join } from "node:path";
 
 const MODULES = [
   { source: "wasm/forest-grower.ts", target: "pipeline/train/forest-grower-wasm.ts", name: "FOREST_GROWER_WASM" },
+  // One memory shared by every thread that serves a model (the forest once, each thread's rows apart).
+  { source: "wasm/forest-walk.ts", target: "pipeline/model/forest-walk-wasm.ts", name: "FOREST_WALK_WASM", flags: ["--importMemory", "--sharedMemory", "--maximumMemory", "65536", "--enable", "threads"] },
   // One memory shared by the threads of a fit (4 GiB at most: its pages are only reserved, not taken).
   { source: "wasm/boosting-grower.ts", target: "pipeline/train/boosting-grower-wasm.ts", name: "BOOSTING_GROWER_WASM", flags: ["--importMemory", "--sharedMemory", "--maximumMemory", "65536", "--enable", "threads,simd"] },
 ];

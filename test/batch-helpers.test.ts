@@ -6,6 +6,7 @@ import type { ModelArtifact } from "../pipeline/model/artifact-schema.js";
 import type { FieldProblem } from "../pipeline/model/input-contract.js";
 import { loadModel } from "../pipeline/model/load.js";
 import { compilePredictor, packForest } from "../pipeline/model/predictor.js";
+import { forestMemory } from "../pipeline/model/forest-walk.js";
 import { createServer } from "../pipeline/serve/app.js";
 import { batchAnswerWriter, batchItemsWriter } from "../pipeline/serve/batch-items.js";
 import { startBatchHelpers, type BatchHelpers, type SharedBatch, type WalkedChunk } from "../pipeline/serve/batch-helpers.js";
@@ -229,7 +230,7 @@ describe("batch helper threads", () => {
   it("walk their rows with the same bits as the calling thread, from shared nodes, and hand them back in row order", async () => {
     const predictor = compilePredictor(model);
     const k = model.classes.length;
-    const helpers = startBatchHelpers({ model, packed: packForest(model), width: width(), threads: 1, capacity: 300, chunkRows: 32 });
+    const helpers = startBatchHelpers({ model, forest: forestMemory(packForest(model)), width: width(), threads: 1, capacity: 300, chunkRows: 32 });
     helperSets.push(helpers);
     await ready(helpers);
     expect(helpers.begin(301)).toBeNull();
@@ -259,7 +260,7 @@ describe("batch helper threads", () => {
   });
 
   it("stop at a refused batch without waiting for it, and take the next one", async () => {
-    const helpers = startBatchHelpers({ model, packed: packForest(model), width: width(), threads: 1, capacity: 300, timeoutMs: 5000, chunkRows: 32 });
+    const helpers = startBatchHelpers({ model, forest: forestMemory(packForest(model)), width: width(), threads: 1, capacity: 300, timeoutMs: 5000, chunkRows: 32 });
     helperSets.push(helpers);
     await ready(helpers);
     const refused = helpers.begin(300)!;
@@ -278,7 +279,7 @@ describe("batch helper threads", () => {
 
   it("a silent helper costs one batch its timeout, never its answer", async () => {
     const silent = new URL(`data:text/javascript,${encodeURIComponent('import { parentPort } from "node:worker_threads"; parentPort.postMessage("ready"); setInterval(() => {}, 1000);')}`);
-    const helpers = startBatchHelpers({ model, packed: packForest(model), width: width(), threads: 1, capacity: 100, timeoutMs: 200, entry: silent });
+    const helpers = startBatchHelpers({ model, forest: forestMemory(packForest(model)), width: width(), threads: 1, capacity: 100, timeoutMs: 200, entry: silent });
     helperSets.push(helpers);
     let batch: SharedBatch | null = null;
     await until("the silent helper", () => (batch = helpers.begin(100)) !== null);
@@ -295,7 +296,7 @@ describe("batch helper threads", () => {
   it("a helper that crashes is not waited for, and not used again", async () => {
     // posts "ready", then throws at its first job
     const crashing = new URL(`data:text/javascript,${encodeURIComponent('import { parentPort, workerData } from "node:worker_threads"; parentPort.postMessage("ready"); workerData.port.on("message", () => { throw new Error("boom"); });')}`);
-    const helpers = startBatchHelpers({ model, packed: packForest(model), width: width(), threads: 1, capacity: 100, timeoutMs: 5000, entry: crashing });
+    const helpers = startBatchHelpers({ model, forest: forestMemory(packForest(model)), width: width(), threads: 1, capacity: 100, timeoutMs: 5000, entry: crashing });
     helperSets.push(helpers);
     let batch: SharedBatch | null = null;
     await until("the crashing helper", () => (batch = helpers.begin(100)) !== null);

@@ -7,7 +7,7 @@ import { binMatrix } from "../pipeline/train/binning.js";
 import { fitForest, fitForestMember, unpackTree, type ForestFitParams, type ForestJob } from "../pipeline/train/forest.js";
 import { PresortedForestGrower, presortFeatures, usePresorted } from "../pipeline/train/forest-grower.js";
 import { growParams, growTree, type TreeFitParams } from "../pipeline/train/tree.js";
-import { callWasm } from "../pipeline/train/wasm.js";
+import { callWasm } from "../pipeline/core/wasm.js";
 
 /** A source whose every draw is 0: features are then tried in index order, as the JavaScript grower's full search does. */
 class FirstDraw extends Random {

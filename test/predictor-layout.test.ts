@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parseModel } from "../pipeline/model/load.js";
-import { packForest, packedForestBuffers, predictorFromPacked } from "../pipeline/model/predictor.js";
+import { packForest, predictorFromForest, predictorFromPacked } from "../pipeline/model/predictor.js";
 import { predictRowTrees, treeCombine } from "../pipeline/model/tree-eval.js";
 import type { ModelArtifact } from "../pipeline/model/artifact-schema.js";
 
@@ -51,7 +51,7 @@ describe("the packed forest", () => {
     for (let i = 0; i < n; i++) expect(Array.from(many.subarray(i * k, (i + 1) * k))).toEqual(Array.from(predictRowTrees(model.model.trees, rows[i]!, k, undefined, combine)));
   });
 
-  it("holds every node once, children side by side, and survives a transfer as plain buffers", () => {
+  it("holds every node once, children side by side, and walks the same from a posted forest memory", () => {
     const packed = packForest(model);
     const nodes = model.model.trees.reduce((s, t) => s + t.feature.length, 0);
     const leaves = model.model.trees.reduce((s, t) => s + t.feature.filter((f) => f < 0).length, 0);
@@ -69,14 +69,14 @@ describe("the packed forest", () => {
       expect(i32[4 * node + 3]! + k).toBeLessThanOrEqual(packed.leafValues.length);
     }
     expect(leafNodes).toBe(leaves);
-    // what a loader thread hands over: copies of the buffers, rebuilt into a predictor elsewhere
-    const [roots, nodeBuffer, leafBuffer] = packedForestBuffers(packed).map((b) => b.slice(0));
-    const moved = predictorFromPacked(model, { nClasses: k, combine: packed.combine, roots: new Int32Array(roots!), nodes: nodeBuffer!, leafValues: new Float64Array(leafBuffer!) });
+    // What a loader thread hands over: the forest memory, posted (a structured clone shares it), walked by a predictor there.
+    const here = predictorFromPacked(model, packed);
+    const moved = predictorFromForest(model, structuredClone(here.forest));
     const row = rowsFor(model, moved.contract.width, 1)[0]!;
     const a = new Float64Array(k);
     const b = new Float64Array(k);
     moved.predictRow(row, a);
-    predictorFromPacked(model, packed).predictRow(row, b);
+    here.predictRow(row, b);
     expect(Array.from(a)).toEqual(Array.from(b));
   });
 

@@ -1,6 +1,7 @@
 import type { ModelArtifact } from "./artifact-schema.js";
 import { chooseClass } from "./decision.js";
 import { treeCombine } from "./tree-eval.js";
+import { FEATURE_MASK, forestMemory, forestWalk, MISSING_LEFT, type ForestMemory } from "./forest-walk.js";
 import { checkRecord, inputContract, type CheckOptions, type CheckedRecord, type InputContract } from "./input-contract.js";
 
 /**
@@ -16,6 +17,8 @@ export interface CompiledPredictor {
   predictRow(row: Float64Array, out: Float64Array): void;
   /** The same for `n` encoded rows laid end to end (`width` values each); `out` gets k values per row. */
   predictRows(rows: Float64Array, n: number, width: number, out: Float64Array): void;
+  /** The forest in its shared memory: a thread started later (a batch helper) walks the same copy. */
+  forest: ForestMemory;
   /** The answered class of rows [from, to) of `proba` (k values per row) into `out` (argmax, or the model's decision weights). */
   chooseClasses(proba: Float64Array, from: number, to: number, out: Int32Array): void;
   /**
@@ -51,8 +54,8 @@ export interface RecordPrediction {
  * cache between predictions; the values and the order they are summed in do not change). Per node:
  * the threshold as a float64 at byte 0; at byte 8 the feature index (bit 30 set when a missing value
  * goes left), or -1 for a leaf; at byte 12 the left child's index, or for a leaf the offset of its
- * vector in `leafValues`. Plain buffers, so a loader thread can hand a parsed forest over without
- * copying.
+ * vector in `leafValues`. This is the form a forest is built in; it is then copied into a forest
+ * memory (forest-walk.ts), which the threads that serve it walk.
  */
 export interface PackedForest {
   nClasses: number;
@@ -60,19 +63,16 @@ export interface PackedForest {
   combine: "mean" | "sum_softmax";
   roots: Int32Array;
   /** 16 bytes per node (layout above). */
-  nodes: ArrayBuffer | SharedArrayBuffer;
+  nodes: ArrayBuffer;
   leafValues: Float64Array;
 }
 
-const MISSING_LEFT = 1 << 30;
-const FEATURE_MASK = MISSING_LEFT - 1;
 
-/** `shared`: the nodes in a SharedArrayBuffer, so threads that serve the same model walk one copy. */
-export function packForest(model: ModelArtifact, options: { shared?: boolean } = {}): PackedForest {
+export function packForest(model: ModelArtifact): PackedForest {
   const k = model.classes.length;
   const trees = model.model.trees;
   const total = trees.reduce((s, t) => s + t.feature.length, 0);
-  const nodes = options.shared ? new SharedArrayBuffer(total * 16) : new ArrayBuffer(total * 16);
+  const nodes = new ArrayBuffer(total * 16);
   const f64 = new Float64Array(nodes);
   const i32 = new Int32Array(nodes);
   const roots = new Int32Array(trees.length);
@@ -118,20 +118,6 @@ export function packForest(model: ModelArtifact, options: { shared?: boolean } =
   return { nClasses: k, combine: treeCombine(model.model.algorithm, model.model.combine), roots, nodes, leafValues: Float64Array.from(distinct) };
 }
 
-/** The buffers to transfer with postMessage (shared nodes are posted, not transferred). */
-export function packedForestBuffers(p: PackedForest): ArrayBuffer[] {
-  const nodes = p.nodes instanceof SharedArrayBuffer ? [] : [p.nodes];
-  return [p.roots.buffer as ArrayBuffer, ...nodes, p.leafValues.buffer as ArrayBuffer];
-}
-
-/** The packed forest with its nodes in shared memory: itself when they already are, else a copy. */
-export function sharedPackedForest(p: PackedForest): PackedForest {
-  if (p.nodes instanceof SharedArrayBuffer) return p;
-  const nodes = new SharedArrayBuffer(p.nodes.byteLength);
-  new Uint8Array(nodes).set(new Uint8Array(p.nodes));
-  return { ...p, nodes };
-}
-
 const predictors = new WeakMap<ModelArtifact, CompiledPredictor>();
 
 export function compilePredictor(model: ModelArtifact): CompiledPredictor {
@@ -142,30 +128,23 @@ export function compilePredictor(model: ModelArtifact): CompiledPredictor {
   return predictor;
 }
 
-/**
- * A predictor from a packed forest; `model` supplies the classes and the input contract (features,
- * preprocessing, policy, reference profile). Its `trees` are not read, so they may have been dropped.
- */
+/** A predictor from a packed forest (copied into a new forest memory). */
 export function predictorFromPacked(model: ModelArtifact, packed: PackedForest): CompiledPredictor {
-  const k = packed.nClasses;
-  if (k !== model.classes.length) throw new Error(`packed forest has ${k} classes, the model ${model.classes.length}`);
-  const { roots, leafValues: value } = packed;
-  const f64 = new Float64Array(packed.nodes);
-  const i32 = new Int32Array(packed.nodes);
-  const nTrees = roots.length;
-  const softmax = packed.combine === "sum_softmax";
-  const weights = model.model.decision_weights ? Float64Array.from(model.model.decision_weights) : null;
+  return predictorFromForest(model, forestMemory(packed));
+}
 
-  /** The offset in `value` of the leaf a row (at `offset` in `row`) reaches from `root`. */
-  const leaf = (row: Float64Array, offset: number, root: number): number => {
-    let node = root;
-    let meta = i32[4 * node + 2]!;
-    while (meta >= 0) {
-      node = childAt(row, offset, node, meta);
-      meta = i32[4 * node + 2]!;
-    }
-    return i32[4 * node + 3]!;
-  };
+/**
+ * A predictor walking a forest memory, which other threads may walk too; `model` supplies the classes
+ * and the input contract (features, preprocessing, policy, reference profile). Its `trees` are not
+ * read, so they may have been dropped.
+ */
+export function predictorFromForest(model: ModelArtifact, forest: ForestMemory): CompiledPredictor {
+  const k = forest.nClasses;
+  if (k !== model.classes.length) throw new Error(`the forest has ${k} classes, the model ${model.classes.length}`);
+  const softmax = forest.combine === "sum_softmax";
+  const weights = model.model.decision_weights ? Float64Array.from(model.model.decision_weights) : null;
+  const contract = inputContract(model);
+  const walk = forestWalk(forest, contract.width);
 
   /** Summed leaf vectors → probabilities, in place. */
   const finish = (out: Float64Array, o: number): void => {
@@ -186,117 +165,17 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     if (sum > 0) for (let c = 0; c < k; c++) out[o + c]! /= sum;
   };
 
-  /** One step down from an internal node (its meta word `meta`) for the row at `offset`. */
-  const childAt = (rows: Float64Array, offset: number, node: number, meta: number): number => {
-    const x = rows[offset + (meta & FEATURE_MASK)]!;
-    const left = i32[4 * node + 3]!;
-    return x !== x ? ((meta & MISSING_LEFT) !== 0 ? left : left + 1) : left + +(x > f64[2 * node]!);
-  };
-  const child = (row: Float64Array, node: number, meta: number): number => childAt(row, 0, node, meta);
-
-  const addLeaf = (out: Float64Array, o: number): void => {
-    for (let j = 0; j < k; j++) out[j]! += value[o + j]!;
-  };
-
   const predictRow = (row: Float64Array, out: Float64Array): void => {
-    out.fill(0);
-    // Four trees walked side by side: each level of one walk is a load from a different place in a
-    // forest larger than the cache, and four independent walks let the processor wait for four
-    // loads at once instead of one after another. Leaves are still added in tree order, so the sums
-    // are bit for bit those of one tree at a time.
-    let ti = 0;
-    for (; ti + 4 <= nTrees; ti += 4) {
-      let a = roots[ti]!;
-      let b = roots[ti + 1]!;
-      let c = roots[ti + 2]!;
-      let d = roots[ti + 3]!;
-      let ma = i32[4 * a + 2]!;
-      let mb = i32[4 * b + 2]!;
-      let mc = i32[4 * c + 2]!;
-      let md = i32[4 * d + 2]!;
-      while (ma >= 0 || mb >= 0 || mc >= 0 || md >= 0) {
-        if (ma >= 0) {
-          a = child(row, a, ma);
-          ma = i32[4 * a + 2]!;
-        }
-        if (mb >= 0) {
-          b = child(row, b, mb);
-          mb = i32[4 * b + 2]!;
-        }
-        if (mc >= 0) {
-          c = child(row, c, mc);
-          mc = i32[4 * c + 2]!;
-        }
-        if (md >= 0) {
-          d = child(row, d, md);
-          md = i32[4 * d + 2]!;
-        }
-      }
-      addLeaf(out, i32[4 * a + 3]!);
-      addLeaf(out, i32[4 * b + 3]!);
-      addLeaf(out, i32[4 * c + 3]!);
-      addLeaf(out, i32[4 * d + 3]!);
-    }
-    for (; ti < nTrees; ti++) addLeaf(out, leaf(row, 0, roots[ti]!));
+    walk.sumRow(row, out);
     finish(out, 0);
   };
 
-  /**
-   * Many encoded rows (row-major, `width` each): tree by tree, so one tree's nodes stay in cache for
-   * every row, and four rows walked side by side through it (independent walks overlap their loads,
-   * as in predictRow). Each row still adds its leaves in tree order: the same bits as predictRow.
-   */
   const predictRows = (rows: Float64Array, n: number, width: number, out: Float64Array): void => {
-    out.fill(0, 0, n * k);
-    const addLeafAt = (o: number, at: number): void => {
-      for (let c = 0; c < k; c++) out[at + c]! += value[o + c]!;
-    };
-    for (let ti = 0; ti < nTrees; ti++) {
-      const root = roots[ti]!;
-      const m0 = i32[4 * root + 2]!;
-      let r = 0;
-      for (; r + 4 <= n; r += 4) {
-        const oa = r * width;
-        const ob = oa + width;
-        const oc = ob + width;
-        const od = oc + width;
-        let a = root;
-        let b = root;
-        let c = root;
-        let d = root;
-        let ma = m0;
-        let mb = m0;
-        let mc = m0;
-        let md = m0;
-        while (ma >= 0 || mb >= 0 || mc >= 0 || md >= 0) {
-          if (ma >= 0) {
-            a = childAt(rows, oa, a, ma);
-            ma = i32[4 * a + 2]!;
-          }
-          if (mb >= 0) {
-            b = childAt(rows, ob, b, mb);
-            mb = i32[4 * b + 2]!;
-          }
-          if (mc >= 0) {
-            c = childAt(rows, oc, c, mc);
-            mc = i32[4 * c + 2]!;
-          }
-          if (md >= 0) {
-            d = childAt(rows, od, d, md);
-            md = i32[4 * d + 2]!;
-          }
-        }
-        addLeafAt(i32[4 * a + 3]!, r * k);
-        addLeafAt(i32[4 * b + 3]!, (r + 1) * k);
-        addLeafAt(i32[4 * c + 3]!, (r + 2) * k);
-        addLeafAt(i32[4 * d + 3]!, (r + 3) * k);
-      }
-      for (; r < n; r++) addLeafAt(leaf(rows, r * width, root), r * k);
-    }
+    if (width !== contract.width) throw new Error(`rows of ${width} values, the model's contract has ${contract.width}`);
+    walk.sumRows(rows, n, out);
     for (let r = 0; r < n; r++) finish(out, r * k);
   };
 
-  const contract = inputContract(model);
   const chooseClasses = (proba: Float64Array, from: number, to: number, out: Int32Array): void => {
     for (let i = from; i < to; i++) out[i] = chooseClass(proba, i * k, k, weights);
   };
@@ -316,6 +195,7 @@ export function predictorFromPacked(model: ModelArtifact, packed: PackedForest):
     classes: model.classes,
     predictRow,
     predictRows,
+    forest,
     chooseClasses,
     checkRecords,
     predictRecords(raws, options) {

@@ -10,7 +10,7 @@ import { pino, type DestinationStream, type Logger } from "pino";
 import type { z } from "zod";
 import { ServingSchema, type DriftSchema, type ServingConfig } from "../config/schema.js";
 import type { CheckedRecord, FieldProblem } from "../model/input-contract.js";
-import { compilePredictor, packForest, predictorFromPacked, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
+import { compilePredictor, predictorFromForest, type CompiledPredictor, type RecordPrediction } from "../model/predictor.js";
 import { batchAnswerWriter, batchItemsWriter, type PredictedRows } from "./batch-items.js";
 import { startBatchHelpers, type BatchHelpers } from "./batch-helpers.js";
 import { monitoringRoutes } from "./monitoring/routes.js";
@@ -202,7 +202,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   let monitor: Monitor | null = null;
   if (state.status === "ready") {
     const served = state.served;
-    predictor = served.packed ? predictorFromPacked(served.model, served.packed) : compilePredictor(served.model);
+    predictor = served.forest ? predictorFromForest(served.model, served.forest) : compilePredictor(served.model);
     metrics.setModelInfo({ name: served.name, version: versionLabel(served), sha256: served.sha256, content_sha256: served.content_sha256 });
     logger.info({ event: "model_loaded", model: served.name, version: served.version, sha256: served.sha256, content_sha256: served.content_sha256, identity: served.expected?.source ?? "unverified" }, "model loaded");
     if (options.monitoring !== false) {
@@ -512,7 +512,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     if (batchThreads < 2 || rows < MIN_SHARED_BATCH || state.status !== "ready") return null;
     if (batchHelpers === null) {
       const served = state.served;
-      batchHelpers = startBatchHelpers({ model: served.model, packed: served.packed ?? packForest(served.model, { shared: true }), width: predictor!.contract.width, threads: batchThreads - 1, capacity: config.max_batch });
+      batchHelpers = startBatchHelpers({ model: served.model, forest: predictor!.forest, width: predictor!.contract.width, threads: batchThreads - 1, capacity: config.max_batch });
     }
     return batchHelpers;
   };

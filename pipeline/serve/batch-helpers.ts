@@ -1,6 +1,6 @@
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import type { ModelArtifact } from "../model/artifact-schema.js";
-import { sharedPackedForest, type PackedForest } from "../model/predictor.js";
+import type { ForestMemory } from "../model/forest-walk.js";
 import { workerEntry } from "../core/worker-entry.js";
 
 /**
@@ -45,7 +45,8 @@ export interface BatchJob {
 export interface BatchThreadData {
   /** The artifact without its trees (classes, contract, decision weights). */
   model: ModelArtifact;
-  packed: PackedForest;
+  /** The forest the request's thread walks (shared memory: one copy for all). */
+  forest: ForestMemory;
   matrix: SharedArrayBuffer;
   proba: SharedArrayBuffer;
   classIndex: SharedArrayBuffer;
@@ -105,7 +106,7 @@ interface Helper {
 
 export function startBatchHelpers(options: {
   model: ModelArtifact;
-  packed: PackedForest;
+  forest: ForestMemory;
   width: number;
   threads: number;
   capacity: number;
@@ -120,7 +121,6 @@ export function startBatchHelpers(options: {
   const chunkRows = options.chunkRows ?? BATCH_CHUNK_ROWS;
   const k = options.model.classes.length;
   const light: ModelArtifact = { ...options.model, model: { ...options.model.model, trees: [] } };
-  const packed = sharedPackedForest(options.packed);
   const buffers = {
     matrix: new SharedArrayBuffer(capacity * width * 8),
     proba: new SharedArrayBuffer(capacity * k * 8),
@@ -137,7 +137,7 @@ export function startBatchHelpers(options: {
   const helpers: Helper[] = [];
   for (let index = 0; index < options.threads; index++) {
     const { port1, port2 } = new MessageChannel();
-    const data: BatchThreadData = { model: light, packed, ...buffers, index, port: port2 };
+    const data: BatchThreadData = { model: light, forest: options.forest, ...buffers, index, port: port2 };
     const h: Helper = { worker: new Worker(entry, { workerData: data, transferList: [port2] }), port: port1, ready: false, alive: true, index };
     h.worker.once("message", () => {
       h.ready = true;

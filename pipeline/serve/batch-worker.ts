@@ -1,13 +1,13 @@
 import { workerData, parentPort } from "node:worker_threads";
 import type { ModelArtifact } from "../model/artifact-schema.js";
-import { predictorFromPacked, type PackedForest } from "../model/predictor.js";
+import { predictorFromForest } from "../model/predictor.js";
 import { CTL, type BatchJob, type BatchThreadData } from "./batch-helpers.js";
 
 /** A batch helper thread (see batch-helpers.ts): claims chunks of a batch, waits for their rows to be checked, walks them. */
 if (!parentPort) throw new Error("batch-worker must run as a worker thread");
 const data = workerData as BatchThreadData;
 const model = data.model as ModelArtifact;
-const predictor = predictorFromPacked(model, data.packed as PackedForest);
+const predictor = predictorFromForest(model, data.forest);
 const width = predictor.contract.width;
 const k = model.classes.length;
 const matrix = new Float64Array(data.matrix);

@@ -8,7 +8,8 @@ import { workerEntry } from "../core/worker-entry.js";
 import type { ModelArtifact } from "../model/artifact-schema.js";
 import { modelContentHash } from "../model/identity.js";
 import { parseModel } from "../model/load.js";
-import { packForest, packedForestBuffers, type PackedForest } from "../model/predictor.js";
+import { packForest } from "../model/predictor.js";
+import { forestMemory, type ForestMemory } from "../model/forest-walk.js";
 import { parseVersionRef, showVersion } from "../registry/query.js";
 import { readRegistry } from "../registry/store.js";
 
@@ -55,9 +56,9 @@ export interface ResolvedModelSource {
 }
 
 export interface LoadedServedModel {
-  /** The artifact; when loaded on a loader thread its `model.trees` is empty and `packed` holds the trees. */
+  /** The artifact; when loaded on a loader thread its `model.trees` is empty and `forest` holds the trees. */
   model: ModelArtifact;
-  packed: PackedForest | null;
+  forest: ForestMemory | null;
   treeCount: number;
   path: string;
   sha256: string;
@@ -169,7 +170,7 @@ export async function loadServedModelHere(source: ResolvedModelSource, options: 
   if (expected && expected.name !== model.name) {
     return { status: "failed", path: source.path, reason: `model ${shown}: the artifact is "${model.name}" but ${expected.source} says "${expected.name}"` };
   }
-  const served: LoadedServedModel = { model, packed: null, treeCount: model.model.trees.length, path: source.path, sha256, content_sha256: content, name: model.name, version: expected?.version ?? null, expected };
+  const served: LoadedServedModel = { model, forest: null, treeCount: model.model.trees.length, path: source.path, sha256, content_sha256: content, name: model.name, version: expected?.version ?? null, expected };
   if (!expected && !options.allowUnverified) {
     return { status: "failed", path: source.path, reason: `model ${shown}: no expected identity (no ${SERVING_IDENTITY_FILE} beside it and not in the registry); start with --allow-unverified to serve it anyway` };
   }
@@ -218,8 +219,8 @@ export async function loadForTransfer(source: ResolvedModelSource, options: Load
   const state = await loadServedModelHere(source, options);
   if (state.status !== "ready") return { state, transfer: [] };
   const served = state.served;
-  // Shared, so the batch helper threads (batch-helpers.ts) walk the same nodes as this thread.
-  const packed = packForest(served.model, { shared: true });
+  // A shared memory: posted, not copied, and the batch helper threads (batch-helpers.ts) walk it too.
+  const forest = forestMemory(packForest(served.model));
   const light: ModelArtifact = { ...served.model, model: { ...served.model.model, trees: [] } };
-  return { state: { ...state, served: { ...served, model: light, packed } }, transfer: packedForestBuffers(packed) };
+  return { state: { ...state, served: { ...served, model: light, forest } }, transfer: [] };
 }

@@ -2,7 +2,7 @@ import type { TreeJson } from "../model/artifact-schema.js";
 import type { BinnedMatrix } from "./binning.js";
 import { BoostTree, EXP_CONSTANTS, EXP_TABLE, POW2, type BoostingFitParams } from "./boosting.js";
 import { BOOSTING_GROWER_WASM } from "./boosting-grower-wasm.js";
-import { callWasm, instantiateWasm } from "./wasm.js";
+import { callWasm, instantiateWasm, newSharedWasmMemory, type SharedWasmMemory } from "../core/wasm.js";
 
 /**
  * A gradient-boosting fit's iterations in WebAssembly (wasm/boosting-grower.ts has the algorithms):
@@ -13,8 +13,6 @@ import { callWasm, instantiateWasm } from "./wasm.js";
 
 /** The module reserves one histogram per possible open leaf: at most this many bytes of them. */
 const MAX_POOL_BYTES = 256 * 1024 * 1024;
-/** The module's memory is declared with this maximum (pages of 64 KiB): 4 GiB of address space, reserved, not taken. */
-const MAX_PAGES = 65536;
 const ALL_PRESENT = Number.MAX_VALUE;
 
 /** Doubles in one histogram: (gradient, hessian, count) for each bin and the missing bin of every feature. */
@@ -30,11 +28,6 @@ function histogramSize(data: BinnedMatrix): number {
  */
 export function useWasmBoosting(p: BoostingFitParams, data: BinnedMatrix): boolean {
   return p.max_leaf_nodes > 0 && (p.max_leaf_nodes + 3) * histogramSize(data) * 8 <= MAX_POOL_BYTES;
-}
-
-/** The part of WebAssembly.Memory used here (the ES2022 lib does not declare it). */
-export interface SharedWasmMemory {
-  readonly buffer: SharedArrayBuffer;
 }
 
 /** What every thread of a fit is given: the memory and the sizes the layout follows from. */
@@ -103,12 +96,6 @@ interface BoostingExports {
   outCountAt(): number;
   outRangesAt(): number;
   idxAt(): number;
-}
-
-/** A new shared memory for a fit (the module grows it to the fit's layout). */
-export function newSharedWasmMemory(): SharedWasmMemory {
-  const api = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => SharedWasmMemory } }).WebAssembly;
-  return new api.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
 }
 
 export function wasmBoostingJob(data: BinnedMatrix, p: BoostingFitParams, classes: number, validRows: number, threads: number): WasmBoostingJob {

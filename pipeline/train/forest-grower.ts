@@ -1,7 +1,7 @@
 import type { Random } from "../core/random.js";
 import type { BinnedMatrix } from "./binning.js";
 import { FOREST_GROWER_WASM } from "./forest-grower-wasm.js";
-import { callWasm, instantiateWasm } from "./wasm.js";
+import { callWasm, instantiateWasm } from "../core/wasm.js";
 import type { GrowParams } from "./tree.js";
 import type { PackedTree } from "./forest.js";
 

@@ -22,6 +22,22 @@ export function instantiateWasm(base64: string, env: Record<string, unknown>): u
   return new api.Instance(module, { env }).exports;
 }
 
+/** The part of WebAssembly.Memory used here (the ES2022 lib does not declare it). */
+export interface SharedWasmMemory {
+  readonly buffer: SharedArrayBuffer;
+  /** Adds pages; returns the number there were before (atomically, on a shared memory). Throws a RangeError past the maximum. */
+  grow(pages: number): number;
+}
+
+/** The maximum modules built with --sharedMemory declare (pages of 64 KiB): 4 GiB of address space, reserved, not taken. */
+const MAX_PAGES = 65536;
+
+/** A new shared memory for a module built with --importMemory --sharedMemory (the module grows it). */
+export function newSharedWasmMemory(): SharedWasmMemory {
+  const memory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => SharedWasmMemory } }).WebAssembly.Memory;
+  return new memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+}
+
 /**
  * Runs a call into a module. The modules trap (a WebAssembly RuntimeError, "unreachable") only when their
  * memory cannot grow; that becomes an error saying so, for `what`.
