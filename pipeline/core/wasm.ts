@@ -1,6 +1,7 @@
 /**
  * Instantiating the embedded WebAssembly modules (wasm/*.ts, built by scripts/build-wasm.mjs). Each
- * module is compiled once per thread; each instance has its own memory, so each grower gets one.
+ * module is compiled once per thread. An instance has its own memory (each forest grower gets one),
+ * unless its module imports a shared one (a boosting fit's threads, a served forest's threads).
  */
 
 /** The part of the WebAssembly API used here (the ES2022 lib does not declare it; Node 20 and 24 have it). */
@@ -32,7 +33,7 @@ export interface SharedWasmMemory {
 /** The maximum modules built with --sharedMemory declare (pages of 64 KiB): 4 GiB of address space, reserved, not taken. */
 const MAX_PAGES = 65536;
 
-/** A new shared memory for a module built with --importMemory --sharedMemory (the module grows it). */
+/** A new shared memory for a module built with --importMemory --sharedMemory (the module or its caller grows it). */
 export function newSharedWasmMemory(): SharedWasmMemory {
   const memory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => SharedWasmMemory } }).WebAssembly.Memory;
   return new memory({ initial: 1, maximum: MAX_PAGES, shared: true });

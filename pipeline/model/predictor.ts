@@ -67,7 +67,7 @@ export interface PackedForest {
   leafValues: Float64Array;
 }
 
-
+/** Every tree of the artifact packed (layout above); refuses a tree with nodes no path reaches. */
 export function packForest(model: ModelArtifact): PackedForest {
   const k = model.classes.length;
   const trees = model.model.trees;
