@@ -698,6 +698,8 @@ export const ServingSchema = z
     max_batch: positiveInt.max(100_000).default(1000),
     /** Threads that share a large batch, the request's own included (default: 2 on a machine with 2 or more cores, else 1). */
     batch_threads: z.number().int().min(1).max(16).optional(),
+    /** POST /predict parsed by the service's own strict HTTP/1.1 front; false leaves every request to node's parser. */
+    http1_front: z.boolean().default(true),
     /** Largest request body accepted (413 above). */
     body_limit_bytes: positiveInt.default(1_048_576),
     /** On SIGTERM: how long in-flight requests may take before the process exits anyway. */

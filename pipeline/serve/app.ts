@@ -23,7 +23,8 @@ import { coalescingDestination, type ByteTarget } from "./log-destination.js";
 import { createPredictionLog } from "./prediction-log.js";
 import { LazyRequestLogger } from "./request-logger.js";
 import { PREDICT_BATCH_RESPONSE, PREDICT_RESPONSE } from "./response-schemas.js";
-import { predictFastPath, type FastAnswer } from "./predict-fast-path.js";
+import { predictFastPath, predictFrontRoute, type FastAnswer, type PredictFastPathOptions, type RequestHead } from "./predict-fast-path.js";
+import { attachHttp1Front } from "./http1-front.js";
 import { createRateLimiter, rateLimitHeaders } from "./rate-limit.js";
 import { loadServedModel, loadServedModelHere, resolveModelSource, type LoadedServedModel, type ModelState } from "./model-source.js";
 
@@ -99,7 +100,7 @@ declare module "fastify" {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The caller's X-Request-Id when it is a sane token, otherwise a new one. */
-function requestIdOf(req: IncomingMessage): string {
+function requestIdOf(req: { headers: IncomingHttpHeaders }): string {
   const given = req.headers["x-request-id"];
   return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
 }
@@ -228,11 +229,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   // POST /predict is answered before fastify sees it (predict-fast-path.ts); set once the routes exist.
   let fastPath: ((req: IncomingMessage, res: ServerResponse) => boolean) | null = null;
+  // And before node's server builds its request objects, by the HTTP/1.1 front (http1-front.ts).
+  let frontRoute: ReturnType<typeof predictFrontRoute> | null = null;
   const app = Fastify({
     serverFactory: (handler, opts) => {
       const server = createHttpServer((req, res) => {
         if (fastPath === null || !fastPath(req, res)) handler(req, res);
       });
+      if (config.http1_front) attachHttp1Front(server, { method: "POST", path: "/predict", bodyLimit: config.body_limit_bytes, accepts: (head) => frontRoute !== null && frontRoute.accepts(head), route: (head, body) => frontRoute!.route(head, body) });
       // What fastify does to the server it makes itself.
       const o = opts as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
       server.keepAliveTimeout = o.keepAliveTimeout;
@@ -280,9 +284,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   };
   // The client address as fastify's request.ip gives it (the same trust rule), for the fast path.
   const trustAll = () => true;
-  const clientAddress = (req: IncomingMessage): string => {
+  const clientAddress = (req: RequestHead): string => {
     if (!config.trust_proxy) return req.socket.remoteAddress ?? "";
-    const all = proxyAddr.all(req, trustAll);
+    const all = proxyAddr.all(req as IncomingMessage, trustAll);
     return all[all.length - 1] ?? "";
   };
   const limiter = config.rate_limit.enabled ? createRateLimiter({ max: config.rate_limit.max, windowMs: config.rate_limit.window_seconds * 1000 }) : null;
@@ -474,7 +478,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
     metrics.observeRequest("POST", "/predict", c.statusCode, (performance.now() - started) / 1000);
     return { status: c.statusCode, headers, payload };
   };
-  fastPath = predictFastPath({
+  const fastPathOptions: PredictFastPathOptions = {
     path: "/predict",
     bodyLimit: config.body_limit_bytes,
     open: () => state.status === "ready" && !context.draining,
@@ -502,7 +506,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
       context.fastPathAnswers++;
       return failure(error, requestId, started);
     },
-  });
+  };
+  fastPath = predictFastPath(fastPathOptions);
+  frontRoute = predictFrontRoute(fastPathOptions);
 
   // Large batches are shared with helper threads (batch-helpers.ts), started by the first one: a
   // server that never gets a batch never pays for them.

@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { errorCodes } from "fastify";
 import sjson from "secure-json-parse";
+import type { FastAnswer, RequestHead } from "./http1-front.js";
+
+export type { FastAnswer, RequestHead };
 
 /**
  * `POST /predict` answered on node's HTTP server directly, in front of fastify. A prediction is a
@@ -13,22 +16,15 @@ import sjson from "secure-json-parse";
  * both paths answer for answer (test/serve-fast-path.test.ts).
  */
 
-/** An answer: status, headers as a flat [name, value, ...] list, and the serialized body. */
-export interface FastAnswer {
-  status: number;
-  headers: string[];
-  payload: string;
-}
-
 export interface PredictFastPathOptions {
   path: string;
   bodyLimit: number;
   /** False sends the request on to fastify (not ready, draining, or anything else fastify should answer). */
   open(): boolean;
   /** The request id (from a valid X-Request-Id or a new one). */
-  requestId(req: IncomingMessage): string;
+  requestId(req: RequestHead): string;
   /** Before the body is read: rate limit and access. Returns the refusal, or null to go on. */
-  admit(req: IncomingMessage): { refusal: unknown } | null;
+  admit(req: RequestHead): { refusal: unknown } | null;
   /** The answer to a parsed body (never throws: refusals are answers too). */
   answer(body: unknown, requestId: string, started: number): FastAnswer;
   /** The answer to an error (a refusal from admit, or one of fastify's body errors). */
@@ -125,5 +121,37 @@ export function predictFastPath(options: PredictFastPathOptions): (req: Incoming
       sendSoon(res, options.answer(body, requestId, started));
     });
     return true;
+  };
+}
+
+/**
+ * The same route for the HTTP/1.1 front (http1-front.ts): the same checks in the same order, the
+ * head's when the head arrives and the body's once the whole body has, and a request the handler
+ * above would pass on (returns false for) not accepted.
+ */
+export function predictFrontRoute(options: PredictFastPathOptions): { accepts(head: RequestHead): boolean; route(head: RequestHead, body: Buffer): FastAnswer } {
+  const closing = (a: FastAnswer) => {
+    a.headers.push("connection", "close");
+    return a;
+  };
+  return {
+    accepts(head) {
+      const type = head.headers["content-type"];
+      return type !== undefined && JSON_TYPE.test(type) && options.open();
+    },
+    route(head, body) {
+      const started = performance.now();
+      const requestId = options.requestId(head);
+      const refused = options.admit(head);
+      if (refused !== null) return options.fail(refused.refusal, requestId, started);
+      if (body.length === 0) return closing(options.fail(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), requestId, started));
+      let parsed: unknown;
+      try {
+        parsed = sjson.parse(body.toString("utf8"), undefined, PARSE_OPTIONS);
+      } catch {
+        return closing(options.fail(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), requestId, started));
+      }
+      return options.answer(parsed, requestId, started);
+    },
   };
 }
