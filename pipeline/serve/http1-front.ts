@@ -10,7 +10,7 @@ import type { Socket } from "node:net";
  *
  * It recognises only a strict subset of HTTP/1.1, and hands the connection to node's own server,
  * with every byte not yet answered, the moment a request falls outside it: another method, path or
- * version, a header line with any byte outside printable ASCII and tab, a header repeated, no Host,
+ * version, a header line with any byte outside printable ASCII (a tab too), a header repeated, no Host,
  * no Content-Length, any Transfer-Encoding, Expect or Upgrade, a body above the limit, or a header
  * section above node's limit. So it never has to refuse a malformed request itself: node's hardened
  * parser does that, and a request this front answers is one node would have framed the same way
@@ -56,15 +56,19 @@ export interface Http1Front {
 }
 
 const CRLF_CRLF = Buffer.from("\r\n\r\n", "latin1");
-// One header line: a token, a colon, optional whitespace, a value of printable ASCII and tabs.
-// Anything else (obs-fold, bare CR or LF, control bytes, obs-text, space before the colon) goes to node.
-const HEADER_LINE = /([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*([\x20-\x7e\t]*?)[ \t]*\r\n/y;
+// One header line: a token, a colon, optional spaces, a value of printable ASCII.
+// Anything else (obs-fold, bare CR or LF, control bytes, obs-text, space before the colon) goes to node,
+// and so does a tab: node's parser refuses one after a Content-Length ("5\t"), and a Connection token
+// followed by one ("close\t") is no token to it, where trimmed whitespace would have matched here.
+const HEADER_LINE = /([!#$%&'*+.^_`|~0-9A-Za-z-]+): *([\x20-\x7e]*?) *\r\n/y;
 const DIGITS = /^[0-9]{1,15}$/;
 // More than this many header lines and node decides (it keeps 2,000 by default).
 const MAX_HEADERS = 100;
 // Paused reading while this much of the answers is still unsent: a client that sends but never reads.
 const HIGH_WATER = 256 * 1024;
 const CHECK_INTERVAL_MS = 1000;
+const TIMEOUT_ANSWER = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n";
+const BAD_REQUEST_ANSWER = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n";
 
 interface Pending {
   head: RequestHead;
@@ -80,12 +84,16 @@ class FrontConnection {
   /** When the first byte of the request now arriving came (0: none in progress). */
   started = 0;
   pending: Pending | null = null;
+  /** Pieces of the pending request's body that came after `bytes`, not yet joined to it. */
+  held: Buffer[] = [];
+  heldLength = 0;
   /** Answers waiting for the next flush. */
   queued: string[] = [];
   closing = false;
   onData: (chunk: Buffer) => void = () => undefined;
   onTimeout: () => void = () => undefined;
   onError: () => void = () => undefined;
+  onEnd: () => void = () => undefined;
   readonly remoteAddress: string | undefined;
   constructor(readonly socket: Socket) {
     this.remoteAddress = socket.remoteAddress;
@@ -176,6 +184,7 @@ export function attachHttp1Front(server: Server, options: Http1FrontOptions): Ht
     socket.removeListener("data", c.onData);
     socket.removeListener("timeout", c.onTimeout);
     socket.removeListener("error", c.onError);
+    socket.removeListener("end", c.onEnd);
     socket.setTimeout(0);
     c.bytes = null;
     // Paused, the bytes put back stay buffered until node's server listens; resuming then delivers
@@ -247,6 +256,22 @@ export function attachHttp1Front(server: Server, options: Http1FrontOptions): Ht
     }
   };
 
+  /**
+   * The connection refused as node's server refuses one its parser gives up on (a request timed
+   * out, or cut short by the client's end): earlier answers first, then "clientError" on the server
+   * (fastify answers it), or node's own answer when nobody listens.
+   */
+  const refuse = (c: FrontConnection, code: string, message: string, answer: string) => {
+    flush(c);
+    c.closing = true;
+    c.bytes = null;
+    c.held = [];
+    c.heldLength = 0;
+    c.pending = null;
+    const error = Object.assign(new Error(message), { code });
+    if (!server.emit("clientError", error, c.socket)) c.socket.end(answer);
+  };
+
   const accept = (socket: Socket) => {
     const c = new FrontConnection(socket);
     c.onData = (chunk: Buffer) => {
@@ -254,6 +279,16 @@ export function attachHttp1Front(server: Server, options: Http1FrontOptions): Ht
       if (c.bytes === null) {
         c.bytes = chunk;
         c.started = performance.now();
+      } else if (c.pending !== null && c.bytes.length + c.heldLength + chunk.length < c.pending.end) {
+        // A body still arriving is joined once it is whole: joining each piece as it came made a
+        // body sent in many small pieces cost the square of its length.
+        c.held.push(chunk);
+        c.heldLength += chunk.length;
+        return;
+      } else if (c.held.length > 0) {
+        c.bytes = Buffer.concat([c.bytes, ...c.held, chunk]);
+        c.held = [];
+        c.heldLength = 0;
       } else c.bytes = Buffer.concat([c.bytes, chunk]);
       serve(c);
     };
@@ -262,9 +297,18 @@ export function attachHttp1Front(server: Server, options: Http1FrontOptions): Ht
       if (c.bytes === null && c.queued.length === 0) socket.destroy();
     };
     c.onError = () => socket.destroy();
+    // The client has sent all it will. node's server (httpAllowHalfOpen false) ends its side too,
+    // after the answers already made; a request cut short is a parse error to it.
+    c.onEnd = () => {
+      if (c.closing) return;
+      if (c.bytes !== null) return refuse(c, "HPE_INVALID_EOF_STATE", "Parse Error: Invalid EOF state", BAD_REQUEST_ANSWER);
+      c.closing = true;
+      if (c.queued.length === 0) socket.end();
+    };
     live.add(c);
     socket.on("data", c.onData);
     socket.on("error", c.onError);
+    socket.on("end", c.onEnd);
     socket.once("close", () => live.delete(c));
     if (server.keepAliveTimeout > 0) {
       socket.setTimeout(server.keepAliveTimeout);
@@ -273,17 +317,20 @@ export function attachHttp1Front(server: Server, options: Http1FrontOptions): Ht
   };
   server.on("connection", accept);
 
-  // A request that has not fully arrived within the server's request timeout is answered 408 and
-  // its connection closed, as node does (slow clients cannot hold a connection with a trickle).
+  // A request that has not fully arrived in time is answered 408 and its connection closed, as node
+  // does (slow clients cannot hold a connection with a trickle), by node's rule (ConnectionsList::Expired
+  // in node_http_parser.cc): the head within headersTimeout, the whole request within requestTimeout,
+  // the two swapped when the head's is the longer (as app.ts leaves them: 60 s and 30 s).
   const checker = setInterval(() => {
-    const limit = server.requestTimeout;
-    if (!limit) return;
+    let headLimit = server.headersTimeout;
+    let limit = server.requestTimeout;
+    if (limit > 0 && headLimit > limit) [headLimit, limit] = [limit, headLimit];
+    if (!headLimit && !limit) return;
     const now = performance.now();
     for (const c of live) {
-      if (c.bytes !== null && c.started > 0 && now - c.started > limit && !c.closing) {
-        c.closing = true;
-        c.socket.end("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n");
-      }
+      if (c.bytes === null || c.started === 0 || c.closing) continue;
+      const elapsed = now - c.started;
+      if ((c.pending === null && headLimit > 0 && elapsed > headLimit) || (limit > 0 && elapsed > limit)) refuse(c, "ERR_HTTP_REQUEST_TIMEOUT", "Request timeout", TIMEOUT_ANSWER);
     }
   }, CHECK_INTERVAL_MS);
   checker.unref();
