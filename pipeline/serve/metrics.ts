@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from "prom-client";
+import { LatencyHistogram, type HistogramSeries } from "./latency-histogram.js";
 
 /**
  * The server's Prometheus metrics. The names are a contract (the canary reads them): do not rename.
@@ -40,13 +41,10 @@ export function createServerMetrics(options: { defaultMetrics?: boolean } = {}):
     registers: [registry],
     collect: () => handOver(requests, requestCounts),
   });
-  const duration = new Histogram({
-    name: "http_request_duration_seconds",
-    help: "HTTP request duration in seconds by method, route pattern and status code.",
-    labelNames: ["method", "route", "status_code"],
-    buckets: LATENCY_BUCKETS_SECONDS,
-    registers: [registry],
-  });
+  // Our own histogram (latency-histogram.ts: prom-client's hashes the labels on every observe), in
+  // the registry where prom-client's own would be.
+  const duration = new LatencyHistogram("http_request_duration_seconds", "HTTP request duration in seconds by method, route pattern and status code.", ["method", "route", "status_code"], LATENCY_BUCKETS_SECONDS);
+  registry.registerMetric(duration as unknown as Metric);
   const predictions: Counter<string> = new Counter({
     name: "predictions_total",
     help: "Predicted records by class and model version.",
@@ -58,7 +56,7 @@ export function createServerMetrics(options: { defaultMetrics?: boolean } = {}):
   const modelInfo = new Gauge({ name: "model_info", help: "The served model (value 1).", labelNames: ["name", "version", "sha256", "content_sha256"], registers: [registry] });
   const driftScore = new Gauge({ name: "drift_score", help: "Live drift statistic per feature over the monitoring window.", labelNames: ["feature"], registers: [registry] });
 
-  const requestChildren = new Map<string, { count: { labels: Record<string, string>; n: number }; time: { observe(v: number): void } }>();
+  const requestChildren = new Map<string, { count: { labels: Record<string, string>; n: number }; time: HistogramSeries }>();
   return {
     registry,
     driftScore,
