@@ -709,11 +709,6 @@ export const ServingSchema = z
         level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
         /** Share of predictions written as a log line (1 = every one). */
         prediction_sample_rate: share.default(1),
-        /**
-         * Prediction lines formatted and written by a thread of their own (pipeline/serve/log-thread.ts),
-         * started with the first prediction; default: with two or more cores. false: on the request thread.
-         */
-        thread: z.boolean().optional(),
       })
       .strict()
       .prefault({}),

@@ -20,7 +20,6 @@ import { createKeyStore, parseKeyEntries, presentedKey, roleAllows, type KeyStor
 import { classifyError, errorBody, HttpError, type ErrorType } from "./errors.js";
 import { createServerMetrics, type ServerMetrics } from "./metrics.js";
 import { coalescingDestination, type ByteTarget } from "./log-destination.js";
-import { threadedLogDestination, type ThreadedLogDestination } from "./log-thread.js";
 import { createPredictionLog } from "./prediction-log.js";
 import { LazyRequestLogger } from "./request-logger.js";
 import { PREDICT_BATCH_RESPONSE, PREDICT_RESPONSE } from "./response-schemas.js";
@@ -120,15 +119,14 @@ async function loadKeys(config: ServingConfig, env: NodeJS.ProcessEnv, root: str
   return createKeyStore(entries);
 }
 
-function destination(options: ServerOptions, threaded: boolean, onDrop: (lines: number) => void): DestinationStream {
+function destination(options: ServerOptions, onDrop: (lines: number) => void): DestinationStream {
   // Lines are gathered into writes of at least 64 kB (at most a second late): with one write per line
   // each prediction cost a write system call on libuv's thread pool, the largest single cost per
-  // request under load, and at 8 kB the writes still cost 0.8 µs per prediction. start.ts flushes
-  // what is left on exit.
+  // request under load, and at 8 kB handing the writes to the pool still cost 0.8 µs per prediction
+  // (README "Logs"). start.ts flushes what is left on exit.
   if (options.logDestination) return options.logDestination;
   // pino's types give SonicBoom a string write() only; in buffer mode it takes the Buffers handed to it.
   const stdout = pino.destination({ dest: 1, sync: false, contentMode: "buffer" }) as unknown as ByteTarget;
-  if (threaded) return threadedLogDestination({ target: stdout, onDrop });
   return coalescingDestination(stdout, { minLength: 64 * 1024, flushIntervalMs: 1000, onDrop });
 }
 
@@ -150,7 +148,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const revision = env.K_REVISION ?? null;
   // Lines stdout could not take (reported through the logger, which is made just below).
   let reportDropped = (_lines: number): void => {};
-  const dest = destination(options, config.log.thread ?? os.availableParallelism() >= 2, (lines) => reportDropped(lines));
+  const dest = destination(options, (lines) => reportDropped(lines));
   // ISO time, formatted once per millisecond: at thousands of lines a second, toISOString per line showed in profiles.
   let lastMs = -1;
   let lastTime = "";
@@ -219,11 +217,15 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // class, confidence, latency, version): no header or free-form field can reach them, so they need
   // no redaction pass (which cost a tenth of the server's time per request).
   const contractFields = predictor?.contract.fields ?? [];
-  const fields = contractFields.map((f) => f.name);
-  const knownTexts = Object.fromEntries(contractFields.flatMap((f) => (f.type === "category" ? [[f.name, f.categories]] : [])));
-  // With the log thread, the lines are made there from these texts (log-thread.ts).
-  (dest as Partial<ThreadedLogDestination>).usePredictionShape?.({ fields, knownTexts, classes: predictor?.classes ?? [], versions: state.status === "ready" ? [versionLabel(state.served)] : [] }, { service, revision });
-  const predictionLog = createPredictionLog({ destination: dest, level: config.log.level, service, revision, time: isoTime, fields, knownTexts });
+  const predictionLog = createPredictionLog({
+    destination: dest,
+    level: config.log.level,
+    service,
+    revision,
+    time: isoTime,
+    fields: contractFields.map((f) => f.name),
+    knownTexts: Object.fromEntries(contractFields.flatMap((f) => (f.type === "category" ? [[f.name, f.categories]] : []))),
+  });
   if (config.auth.predict_requires_key && keys.size === 0) logger.warn({ event: "no_api_keys" }, `predict requires a key but ${config.auth.keys_env} holds none: every prediction is refused`);
 
   // POST /predict is answered before fastify sees it (predict-fast-path.ts); set once the routes exist.

@@ -24,17 +24,6 @@ export interface PredictionLine {
   warnings: number;
 }
 
-/** The fixed fields of every line. */
-export interface PredictionFormat {
-  service: string | null;
-  revision: string | null;
-}
-
-/** A destination that takes a prediction line as values (log-thread.ts); false: write it as text. */
-interface PredictionTaker {
-  writePrediction(line: PredictionLine): boolean;
-}
-
 export interface PredictionLog {
   write(line: PredictionLine): void;
 }
@@ -112,11 +101,8 @@ export function createPredictionLog(options: {
   const quoted = fields.map((f) => new Map((options.knownTexts?.[f] ?? []).map((v) => [v, JSON.stringify(v)])));
   let lastLatency = NaN;
   let lastLatencyText = "null";
-  const taker = typeof (destination as Partial<PredictionTaker>).writePrediction === "function" ? (destination as unknown as PredictionTaker) : null;
   return {
     write(p) {
-      // Formatted by the log thread, from the values; here only when it cannot carry them.
-      if (taker !== null && taker.writePrediction(p)) return;
       let input = "{";
       for (let i = 0; i < fields.length; i++) {
         const v = p.record[fields[i]!];
