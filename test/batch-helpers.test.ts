@@ -122,6 +122,15 @@ describe("batch answers written in pieces", () => {
       { numRuns: 2000 },
     );
   });
+
+  it("writes class names that are array indices first, ascending, as an object of them is serialized", () => {
+    // Labels read from a CSV are often numbers: a model's classes ["10", "2", "b", "0"].
+    const classes = ["10", "2", "b", "0"];
+    const proba = Float64Array.from([0.1, 0.2, 0.3, 0.4]);
+    const text = batchItemsWriter(classes)({ requestId: "r", proba, classIndex: Int32Array.from([2]), warnings: new Map() }, 0, 1);
+    expect(text).toContain(`"probabilities":{"0":0.4,"2":0.2,"10":0.1,"b":0.3}`);
+    expect(JSON.parse(text)).toMatchObject({ class: "b", confidence: 0.3 });
+  });
 });
 
 describe("POST /predict/batch with a helper thread", () => {

@@ -37,7 +37,10 @@ export function batchItemsWriter(classes: readonly string[]): (rows: PredictedRo
   const warningsText = fastJson(itemSchema.properties.warnings as unknown as Schema) as (warnings: readonly FieldProblem[]) => string;
   const k = classes.length;
   const classTexts = classes.map((c) => JSON.stringify(c));
-  const probabilityKeys = classes.map((c, j) => `${j === 0 ? "" : ","}${JSON.stringify(c)}:`);
+  // The probabilities in the order of an object made in class order, which the compiled serializer
+  // writes: JavaScript puts keys that are array indices ("0", "10") first, ascending.
+  const order = Object.keys(Object.fromEntries(classes.map((c) => [c, 0]))).map((name) => classes.indexOf(name));
+  const probabilityKeys = order.map((j, n) => `${n === 0 ? "" : ","}${JSON.stringify(classes[j])}:`);
   return (rows, from, to) => {
     // JSON.stringify(`${id}:${i}`) is this plus `${i}"`: neither ":" nor digits are escaped.
     const idHead = `${JSON.stringify(rows.requestId).slice(0, -1)}:`;
@@ -48,10 +51,10 @@ export function batchItemsWriter(classes: readonly string[]): (rows: PredictedRo
       if (i > from) out += ",";
       let probabilities = "{";
       let finite = true;
-      for (let c = 0; c < k; c++) {
-        const p = rows.proba[i * k + c]!;
+      for (let n = 0; n < k; n++) {
+        const p = rows.proba[i * k + order[n]!]!;
         if (!Number.isFinite(p)) finite = false;
-        probabilities += probabilityKeys[c]! + String(p);
+        probabilities += probabilityKeys[n]! + String(p);
       }
       const confidence = rows.proba[i * k + cls]!;
       if (!finite || classTexts[cls] === undefined) {
