@@ -70,6 +70,22 @@ describe("the prediction log line", () => {
     expect(lines).toEqual([...values, ...values]);
   });
 
+  it("gives each line the time it was written at, and quotes each class and version as JSON does", () => {
+    const out = collector();
+    let ms = Date.UTC(2026, 11, 4, 10, 0, 0, 0);
+    const log = createPredictionLog({ destination: out.dest, level: "info", service: null, revision: null, time: () => `,"time":"${new Date(ms).toISOString()}"`, fields: ["ta"] });
+    const classes = ["cool", 'q"uote', "naïve", "cool"];
+    classes.forEach((cls, i) => {
+      ms += i % 2;
+      log.write({ requestId: i % 2 ? "id\\with\"escapes\u0001" : `plain-${i}`, record: { ta: i }, cls, confidence: 0.5, latencyMs: 1, modelVersion: i === 3 ? "v\"2" : "1", warnings: 0 });
+    });
+    const lines = out.text().trim().split("\n").map((l) => JSON.parse(l) as { time: string; class: string; request_id: string; model_version: string });
+    expect(lines.map((l) => l.time)).toEqual(["2026-12-04T10:00:00.000Z", "2026-12-04T10:00:00.001Z", "2026-12-04T10:00:00.001Z", "2026-12-04T10:00:00.002Z"]);
+    expect(lines.map((l) => l.class)).toEqual(classes);
+    expect(lines.map((l) => l.request_id)).toEqual(["plain-0", 'id\\with"escapes\u0001', "plain-2", 'id\\with"escapes\u0001']);
+    expect(lines.map((l) => l.model_version)).toEqual(["1", "1", "1", 'v"2']);
+  });
+
   it("writes nothing when the log level is above info", () => {
     for (const level of ["warn", "error", "silent"] as const) {
       const out = collector();

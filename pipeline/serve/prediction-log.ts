@@ -30,6 +30,11 @@ export interface PredictionLog {
 
 const jsonNumber = (x: number): string => (Number.isFinite(x) ? String(x) : "null");
 
+// Printable ASCII but the quote and the backslash: what JSON.stringify writes unchanged.
+const PLAIN_TEXT = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/** JSON.stringify(id), without its copy for an id that needs no escaping (most are uuids). */
+const quotedId = (id: string): string => (PLAIN_TEXT.test(id) ? `"${id}"` : JSON.stringify(id));
+
 const ZEROS = ["", "0", "00", "000", "0000", "00000", "000000"];
 
 /**
@@ -101,8 +106,26 @@ export function createPredictionLog(options: {
   const quoted = fields.map((f) => new Map((options.knownTexts?.[f] ?? []).map((v) => [v, JSON.stringify(v)])));
   let lastLatency = NaN;
   let lastLatencyText = "null";
+  // The class and the version are a handful of texts: quoted once each (a bounded few).
+  const quotedTexts = new Map<string, string>();
+  const quotedText = (text: string): string => {
+    let q = quotedTexts.get(text);
+    if (q === undefined) {
+      q = JSON.stringify(text);
+      if (quotedTexts.size < 64) quotedTexts.set(text, q);
+    }
+    return q;
+  };
+  // The line's start changes with its time only (one text per millisecond).
+  let lastTime = "";
+  let start = "";
   return {
     write(p) {
+      const t = time();
+      if (t !== lastTime) {
+        lastTime = t;
+        start = head + t + base;
+      }
       let input = "{";
       for (let i = 0; i < fields.length; i++) {
         const v = p.record[fields[i]!];
@@ -114,7 +137,7 @@ export function createPredictionLog(options: {
       }
       const confidence = Number.isFinite(p.confidence) ? decimalText(p.confidence, 6) : "null";
       destination.write(
-        `${head}${time()}${base}${JSON.stringify(p.requestId)},"input":${input}},"class":${JSON.stringify(p.cls)},"confidence":${confidence},"latency_ms":${lastLatencyText},"model_version":${JSON.stringify(p.modelVersion)},"warnings":${p.warnings}}\n`,
+        `${start}${quotedId(p.requestId)},"input":${input}},"class":${quotedText(p.cls)},"confidence":${confidence},"latency_ms":${lastLatencyText},"model_version":${quotedText(p.modelVersion)},"warnings":${p.warnings}}\n`,
       );
     },
   };
