@@ -24,7 +24,12 @@ const model = await loadModel(join(ROOT, "models/thermal-comfort/v1/model.json")
 const contract = inputContract(model);
 const fields = contract.fields.map((f) => f.name);
 const knownTexts = Object.fromEntries(contract.fields.flatMap((f) => (f.type === "category" ? [[f.name, f.categories]] : [])));
-const records = JSON.parse(await readFile(join(ROOT, "out/bench/serve/batch-records.json"), "utf8")) as Record<string, number | string | null>[];
+const recordsFile = join(ROOT, "out/bench/serve/batch-records.json");
+const recordsText = await readFile(recordsFile, "utf8").catch(() => {
+  console.error(`${recordsFile}: not found; npm run bench:serve writes it (the dataset's first 1,000 records)`);
+  process.exit(2);
+});
+const records = JSON.parse(recordsText) as Record<string, number | string | null>[];
 const ids = records.map(() => randomUUID());
 let lastMs = -1;
 let lastTime = "";
